@@ -1,0 +1,3 @@
+from hbd.main import main
+
+raise SystemExit(main())

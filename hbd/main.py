@@ -1,0 +1,48 @@
+"""`hbd` command line: the daemon and its operator tools.
+
+Each sub-command lives in `hbd/commands/<name>.py` and exposes
+`add_arguments(parser)` and `run(args) -> int`. This module only maps the
+command line onto them, and makes sure no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "check-config": ("hbd.commands.check_config",
+                     "validate ha.cf, haresources and authkeys and say what the cluster will do"),
+    "decode": ("hbd.commands.decode",
+               "dissect heartbeat packets (raw UDP payloads or pcap files)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hbd", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,368 @@
+"""Who is alive: peers, links, ping nodes, and heartbeat's receive rules.
+
+Rules (heartbeat 3.0.6, spec `heartbeat-wire.md` §7-8, `heartbeat-semantics.md` §4):
+
+* A peer is heard through `status` messages. It is declared **dead** exactly
+  `dt` seconds after its last status was received, where `dt` is the dead time
+  the peer advertises (normally the shared `deadtime`). hbd arms a timer for that
+  instant; heartbeat only notices on its next poll, up to a keepalive later.
+* Until a peer has been heard once, `initdead` (counted from start) applies.
+* A status arriving more than `warntime` after the previous one is a "late
+  heartbeat" warning, per node and per medium, with the interval.
+* A node is alive while any medium hears it. A link (node × medium) is `up`
+  while packets arrive on it and `dead` after the node's dead time without any.
+* Sequence numbers (per sender, hex) and generations (`hg`):
+  a lower generation is a replay and is dropped; a higher generation on a
+  `status` is a restart (sequence state reset); the same generation after the
+  peer was declared dead is a return after partition (heartbeat restarts itself
+  here; hbd just takes the node back). In-order and gap-filling messages are
+  accepted; duplicates and old sequence numbers are dropped and counted. Gaps
+  are recorded (at most 500, a gap over 250 resets) and asked for with
+  `NS_rexmit`, first after a random 50-250 ms, then every `max_rexmit_delay`.
+* ACKs: one random trigger digit per peer; an in-order message whose seq ends
+  in that digit is acknowledged with `NS_ackmsg` (when no hole is open).
+* Ping nodes: alive (`ping`) while echo replies arrive, `dead` after
+  `deadping`. A ping group is alive while any of its addresses answers.
+* A stall (this process not run for a long time, e.g. a frozen machine) must not
+  be mistaken for every peer dying: after a gap between calls longer than
+  three keepalives, every live peer gets a short grace to be heard again.
+
+This module decides; `cluster.py` turns its verdicts into messages and notices.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+
+from hbd.config.model import ClusterConfig, medium_name
+from hbd.core.status import LinkStatus, NodeStatus
+
+MAX_MISSING = 500
+RESET_GAP = 250
+REXMIT_FIRST = (0.05, 0.25)
+REXMIT_GIVE_UP = 20
+
+
+class Verdict(enum.Enum):
+    ACCEPT = "accept"
+    DUPLICATE = "duplicate"
+    REPLAY = "replay"          # lower generation
+    OLD = "old"                # old sequence number, not a recorded gap
+    MALFORMED = "malformed"
+
+
+@dataclass
+class Link:
+    last_heard_at: float | None = None
+    last_status_at: float | None = None
+    status: LinkStatus = LinkStatus.DEAD
+
+
+@dataclass
+class Peer:
+    """Everything this node knows about one other normal node."""
+
+    name: str
+    dead_at: float
+    status: NodeStatus = NodeStatus.INIT
+    heard: bool = False
+    heard_at: float | None = None        # first status from this incarnation
+    dt: float = 0.0
+    uuid: bytes | None = None
+    generation: int | None = None
+    last_seq: int | None = None
+    missing: dict[int, list[float]] = field(default_factory=dict)  # seq -> [ask_at, tries]
+    last_status_at: float | None = None
+    last_status_seq: int | None = None
+    ack_trigger: int = 0
+    links: dict[str, Link] = field(default_factory=dict)
+    left_generation: int | None = None   # sent shutdone in this generation
+    # hbd's status extensions (None: unknown / not an hbd peer)
+    holds: tuple[str, ...] | None = None
+    standby: frozenset[str] = frozenset()
+    claims: frozenset[str] = frozenset()
+    failed: tuple[str, ...] = ()
+    pings: int | None = None
+    is_hbd: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return self.heard and self.status is not NodeStatus.DEAD
+
+    @property
+    def active(self) -> bool:
+        return self.status is NodeStatus.ACTIVE
+
+    def forget_incarnation(self) -> None:
+        self.last_seq = None
+        self.missing.clear()
+        self.last_status_seq = None
+        self.holds = None
+        self.standby = frozenset()
+        self.claims = frozenset()
+        self.failed = ()
+        self.pings = None
+
+
+@dataclass
+class PingTarget:
+    name: str
+    addresses: tuple[str, ...]
+    dead_at: float
+    status: NodeStatus = NodeStatus.INIT
+
+
+@dataclass(frozen=True)
+class Change:
+    """A status change for cluster.py to announce: node or link."""
+
+    kind: str          # "node" | "link" | "late"
+    node: str
+    old: str
+    new: str
+    detail: str = ""
+    medium: str = ""
+
+
+class Membership:
+    def __init__(self, config: ClusterConfig, *, now: float, rng: random.Random) -> None:
+        self.config = config
+        self.me = config.node_name
+        self.rng = rng
+        self.started_at = now
+        self.media = tuple(dict.fromkeys(medium_name(m) for m in config.hacf.media)) or ("net",)
+        self.peers: dict[str, Peer] = {}
+        for name in config.nodes:
+            if name == self.me:
+                continue
+            self.peers[name] = Peer(
+                name=name, dead_at=now + config.initdead, dt=config.deadtime,
+                ack_trigger=rng.randrange(10),
+                links={m: Link() for m in self.media})
+        self.pings: dict[str, PingTarget] = {
+            p.name: PingTarget(p.name, p.addresses, dead_at=now + config.initdead)
+            for p in config.ping_nodes}
+        self.last_now = now
+
+    # --- views -------------------------------------------------------------
+    def all_heard_or_dead(self) -> bool:
+        return all(p.heard or p.status is NodeStatus.DEAD for p in self.peers.values())
+
+    def ping_count(self) -> int:
+        return sum(1 for p in self.pings.values() if p.status is NodeStatus.PING)
+
+    def next_deadline(self) -> float | None:
+        times: list[float] = []
+        for peer in self.peers.values():
+            if peer.status is not NodeStatus.DEAD:
+                times.append(peer.dead_at)
+            times.extend(ask for ask, _ in peer.missing.values())
+            for link in peer.links.values():
+                if link.status is LinkStatus.UP and link.last_heard_at is not None:
+                    times.append(link.last_heard_at + peer.dt)
+        times.extend(p.dead_at for p in self.pings.values() if p.status is not NodeStatus.DEAD)
+        return min(times) if times else None
+
+    # --- stall guard -----------------------------------------------------------
+    def observe_clock(self, now: float) -> bool:
+        """Give live peers a grace after a long stall of this process."""
+        gap = now - self.last_now
+        self.last_now = now
+        if gap <= 3 * self.config.keepalive:
+            return False
+        grace = min(2 * self.config.keepalive + 0.5, self.config.deadtime)
+        for peer in self.peers.values():
+            if peer.status is not NodeStatus.DEAD:
+                peer.dead_at = max(peer.dead_at, now + grace)
+                for link in peer.links.values():
+                    if link.last_heard_at is not None:
+                        link.last_heard_at = max(link.last_heard_at, now + grace - peer.dt)
+        for ping in self.pings.values():
+            if ping.status is not NodeStatus.DEAD:
+                ping.dead_at = max(ping.dead_at, now + grace)
+        return True
+
+    # --- receive rules (§7.2) ----------------------------------------------------
+    def sequence_check(self, peer: Peer, mtype: str, seq_text: str | None,
+                       hg_text: str | None, now: float) -> tuple[Verdict, str]:
+        """Apply heartbeat's per-sender sequence/generation rules.
+
+        Returns the verdict and, for accepted status messages, an event word:
+        "restart", "returned" or "" (nothing special).
+        """
+        seq = _hex(seq_text)
+        gen = _hex(hg_text) if hg_text is not None else 0
+        if seq is None or seq <= 0 or gen is None:
+            return Verdict.MALFORMED, ""
+        event = ""
+        if peer.generation is not None and gen < peer.generation:
+            return Verdict.REPLAY, ""
+        if peer.generation is None or gen > peer.generation:
+            event = "restart" if peer.generation is not None else ""
+            peer.forget_incarnation()
+            peer.left_generation = None
+        elif mtype == "status" and peer.status is NodeStatus.DEAD:
+            if peer.last_status_seq is not None and seq <= peer.last_status_seq:
+                return Verdict.OLD, ""
+            if peer.left_generation == gen:
+                return Verdict.OLD, ""   # it said shutdone; late statuses are ignored
+            event = "returned"
+            peer.last_seq = None
+            peer.missing.clear()
+        peer.generation = gen
+        return self._track_seq(peer, seq, now), event
+
+    def _track_seq(self, peer: Peer, seq: int, now: float) -> Verdict:
+        last = peer.last_seq
+        if last is None or seq == last + 1:
+            peer.last_seq = seq
+            return Verdict.ACCEPT
+        if seq == last:
+            return Verdict.DUPLICATE
+        if seq > last + 1:
+            if seq - last - 1 > RESET_GAP:
+                peer.missing.clear()
+            else:
+                for s in range(last + 1, seq):
+                    if len(peer.missing) >= MAX_MISSING:
+                        break
+                    peer.missing[s] = [now + self.rng.uniform(*REXMIT_FIRST), 0]
+            peer.last_seq = seq
+            return Verdict.ACCEPT
+        if seq in peer.missing:
+            del peer.missing[seq]
+            return Verdict.ACCEPT
+        return Verdict.OLD
+
+    def wants_ack(self, peer: Peer, seq_text: str | None) -> bool:
+        seq = _hex(seq_text)
+        return (seq is not None and seq == peer.last_seq and not peer.missing
+                and seq % 10 == peer.ack_trigger)
+
+    # --- liveness --------------------------------------------------------------
+    def heard_packet(self, peer: Peer, medium: str, now: float) -> list[Change]:
+        """Any packet (even a duplicate) refreshes the link it came on."""
+        link = peer.links.setdefault(medium, Link())
+        link.last_heard_at = now
+        if link.status is LinkStatus.UP:
+            return []
+        link.status = LinkStatus.UP
+        return [Change("link", peer.name, "dead", "up", medium=medium)]
+
+    def heard_status(self, peer: Peer, st: str, dt_text: str | None, seq_text: str | None,
+                     medium: str, now: float) -> list[Change]:
+        changes: list[Change] = []
+        changes.extend(self._late_checks(peer, medium, now))
+        dt = _hex(dt_text)
+        if dt is not None and dt > 0:
+            peer.dt = dt / 1000.0
+        peer.last_status_at = now
+        peer.links.setdefault(medium, Link()).last_status_at = now
+        peer.last_status_seq = _hex(seq_text)
+        peer.dead_at = now + peer.dt
+        if not peer.heard:
+            peer.heard = True
+            peer.heard_at = now
+        new = _node_status(st)
+        if new is not peer.status:
+            changes.append(Change("node", peer.name, peer.status.value, new.value))
+            peer.status = new
+        return changes
+
+    def _late_checks(self, peer: Peer, medium: str, now: float) -> list[Change]:
+        out: list[Change] = []
+        warn = self.config.warntime
+        if peer.last_status_at is not None and peer.status is not NodeStatus.DEAD:
+            gap = now - peer.last_status_at
+            if gap > warn:
+                out.append(Change("late", peer.name, "", "", detail=f"{gap * 1000:.0f}"))
+        link = peer.links.get(medium)
+        if (link is not None and link.last_status_at is not None
+                and link.status is LinkStatus.UP and now - link.last_status_at > warn
+                and len(self.media) > 1):
+            out.append(Change("late", peer.name, "", "", medium=medium,
+                              detail=f"{(now - link.last_status_at) * 1000:.0f}"))
+        return out
+
+    def declare_dead(self, peer: Peer, now: float, reason: str) -> list[Change]:
+        changes = [Change("node", peer.name, peer.status.value, "dead", detail=reason)]
+        peer.status = NodeStatus.DEAD
+        peer.heard = False
+        peer.heard_at = None
+        peer.missing.clear()
+        peer.holds = ()
+        for medium, link in peer.links.items():
+            if link.status is LinkStatus.UP:
+                link.status = LinkStatus.DEAD
+                changes.append(Change("link", peer.name, "up", "dead", medium=medium))
+        return changes
+
+    def expire(self, now: float) -> list[Change]:
+        """Everything whose deadline has passed: dead nodes, links, ping nodes."""
+        changes: list[Change] = []
+        for peer in self.peers.values():
+            if peer.status is not NodeStatus.DEAD and now >= peer.dead_at:
+                reason = "initdead" if not peer.heard else "deadtime"
+                changes.extend(self.declare_dead(peer, now, reason))
+                continue
+            for medium, link in peer.links.items():
+                if (link.status is LinkStatus.UP and link.last_heard_at is not None
+                        and now >= link.last_heard_at + peer.dt):
+                    link.status = LinkStatus.DEAD
+                    changes.append(Change("link", peer.name, "up", "dead", medium=medium))
+        for ping in self.pings.values():
+            if ping.status is not NodeStatus.DEAD and now >= ping.dead_at:
+                changes.append(Change("node", ping.name, ping.status.value, "dead",
+                                      detail="deadping"))
+                ping.status = NodeStatus.DEAD
+        return changes
+
+    def rexmit_due(self, now: float) -> list[tuple[Peer, int]]:
+        """Missing sequence numbers to ask for now (and reschedule)."""
+        due: list[tuple[Peer, int]] = []
+        for peer in self.peers.values():
+            if not peer.alive:
+                peer.missing.clear()
+                continue
+            for seq in sorted(peer.missing):
+                entry = peer.missing[seq]
+                if now < entry[0]:
+                    continue
+                entry[1] += 1
+                if entry[1] > REXMIT_GIVE_UP:
+                    del peer.missing[seq]
+                    continue
+                entry[0] = now + self.config.hacf.max_rexmit_delay
+                due.append((peer, seq))
+        return due
+
+    def ping_replied(self, address: str, now: float) -> list[Change]:
+        changes: list[Change] = []
+        for ping in self.pings.values():
+            if address not in ping.addresses:
+                continue
+            ping.dead_at = now + self.config.deadping
+            if ping.status is not NodeStatus.PING:
+                changes.append(Change("node", ping.name, ping.status.value, "ping"))
+                ping.status = NodeStatus.PING
+        return changes
+
+
+def _hex(text: str | None) -> int | None:
+    if text is None or not text or len(text) > 16:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def _node_status(st: str) -> NodeStatus:
+    st = (st or "").lower()
+    if st == "active":
+        return NodeStatus.ACTIVE
+    if st == "init":
+        return NodeStatus.INIT
+    return NodeStatus.UP   # "up" and anything unexpected from a live sender

@@ -1,0 +1,200 @@
+"""Who holds each group, and the ordered plans that move it.
+
+Two pure parts:
+
+1. `decide()` — from what this node knows about every node (`NodeFacts`), say
+   who should hold a group and whether *this* node should hold it now. Every
+   node runs it on the same facts (carried in status messages), so they agree
+   without an extra election round.
+
+   * Ranking: operator claims (`hbctl takeover`) first, then the group's
+     candidates (primary, then backups, see `placement.py`), then nodes that are
+     degraded for it: in standby for it (`hbctl standby`), or reaching fewer ping
+     nodes than the best node does (what ipfail does). A degraded node still holds
+     a group when nobody better can.
+   * Eligible: alive, active (communications up), its holdings known, and no
+     recent failure to start the group.
+   * `auto_failback off`: the current holder keeps the group while it is eligible
+     and not degraded, unless someone claims it. `on` and `legacy`: the best
+     ranked eligible node gets it, so it returns to its primary.
+   * This node **starts** a group only when it is the desired holder, no live
+     peer says it holds it, and no better-ranked peer is still starting up. It
+     **releases** a group it holds when a better-ranked peer also holds it (a
+     healed partition) or when the desired holder is someone else — and that
+     someone starts only after our release is announced: no moment with two
+     holders.
+
+2. `GroupRun` — this node's state for one group and the step plan being run:
+   start left to right; stop right to left; a failed start rolls back what it
+   started (and the failed resource) right to left; a failed stop is retried
+   (`STOP_RETRIES` times, `STOP_RETRY_DELAY` apart) and then left
+   `STOP_FAILED`, which still counts as holding so no peer starts it.
+   A plan is never cut mid-operation; when the wish changes during a start, the
+   start is turned into a stop of what was started at the next step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hbd.config.model import AutoFailback, ResourceGroup
+from hbd.core.events import ResourceOpKind
+from hbd.core.placement import candidates
+from hbd.core.status import GroupState
+
+STOP_RETRIES = 10
+STOP_RETRY_DELAY = 1.0
+START_FAILURE_HOLDOFF = 30.0
+
+
+def covers(words: frozenset[str], node: str, group: ResourceGroup) -> bool:
+    """Whether a relative set (`all`/`local`/`foreign`, as `node` says it) names `group`."""
+    if "all" in words:
+        return True
+    if group.primary == node:
+        return "local" in words
+    return "foreign" in words
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    name: str
+    eligible: bool                      # alive, active, holdings known
+    pending: bool = False               # alive but not yet active
+    holds: frozenset[str] = frozenset()
+    standby: frozenset[str] = frozenset()
+    claims: frozenset[str] = frozenset()
+    failed: frozenset[str] = frozenset()
+    ping_degraded: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    want: bool
+    desired: str | None
+    holder: str | None                  # best-ranked node holding it, if any
+
+
+def ranking(group: ResourceGroup, nodes: tuple[str, ...], groups: tuple[ResourceGroup, ...],
+            facts: dict[str, NodeFacts]) -> list[str]:
+    base = [n for n in candidates(group, nodes, groups) if n in facts]
+
+    def tier(name: str) -> int:
+        f = facts[name]
+        if covers(f.claims, name, group):
+            return 0
+        if covers(f.standby, name, group) or f.ping_degraded:
+            return 2
+        return 1
+
+    return sorted(base, key=tier)  # sorted() is stable: candidate order within a tier
+
+
+def _usable(f: NodeFacts, key: str) -> bool:
+    return f.eligible and key not in f.failed
+
+
+def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
+           groups: tuple[ResourceGroup, ...], facts: dict[str, NodeFacts],
+           auto_failback: AutoFailback) -> Decision:
+    key = group.key
+    order = ranking(group, nodes, groups, facts)
+    usable = [n for n in order if _usable(facts[n], key)]
+    holders = [n for n in order if key in facts[n].holds]
+    holder = holders[0] if holders else None
+    desired = usable[0] if usable else None
+    if auto_failback is AutoFailback.OFF and desired is not None:
+        f = facts[desired]
+        if not covers(f.claims, desired, group):
+            sticky = [n for n in holders if n in usable
+                      and not covers(facts[n].standby, n, group) and not facts[n].ping_degraded]
+            if sticky:
+                desired = sticky[0]
+    mine = facts[me]
+    if key in mine.holds:
+        better = [n for n in holders if n != me and order.index(n) < order.index(me)]
+        want = not better and (desired is None or desired == me)
+        return Decision(want, desired, holder)
+    if desired != me or any(n != me for n in holders):
+        return Decision(False, desired, holder)
+    rank = order.index(me)
+    waiting = any(facts[n].pending and order.index(n) < rank for n in order if n != me)
+    return Decision(not waiting, desired, holder)
+
+
+@dataclass
+class GroupRun:
+    """This node's state for one group, with the plan being carried out."""
+
+    group: ResourceGroup
+    state: GroupState = GroupState.STOPPED
+    plan: list[tuple[int, ResourceOpKind]] = field(default_factory=list)
+    step: int = 0
+    op_id: int | None = None
+    started: set[int] = field(default_factory=set)
+    stop_attempts: int = 0
+    retry_at: float | None = None
+    failed_until: float | None = None
+    rolling_back: bool = False
+
+    @property
+    def busy(self) -> bool:
+        return self.op_id is not None or self.retry_at is not None
+
+    def begin_start(self) -> None:
+        self.state = GroupState.STARTING
+        self.plan = [(i, ResourceOpKind.START) for i in range(len(self.group.resources))]
+        self.step = 0
+        self.rolling_back = False
+
+    def begin_stop(self, include: int | None = None) -> None:
+        """Stop every resource that may be running, right to left."""
+        indices = set(self.started)
+        if include is not None:
+            indices.add(include)
+        if self.state in (GroupState.STARTED, GroupState.STOP_FAILED):
+            indices = set(range(len(self.group.resources)))
+        self.state = GroupState.STOPPING
+        self.plan = [(i, ResourceOpKind.STOP) for i in sorted(indices, reverse=True)]
+        self.step = 0
+        self.stop_attempts = 0
+
+    def current(self) -> tuple[int, ResourceOpKind] | None:
+        return self.plan[self.step] if self.step < len(self.plan) else None
+
+    def finish_step(self, ok: bool, now: float) -> str:
+        """Record the outcome of the step in flight.
+
+        Returns what happened: "next" (more steps), "started", "stopped",
+        "start_failed" (rollback begins), "retry" (stop failed, retry later),
+        "stop_failed" (gave up).
+        """
+        index, op = self.plan[self.step]
+        self.op_id = None
+        if op is ResourceOpKind.START:
+            if not ok:
+                self.failed_until = now + START_FAILURE_HOLDOFF
+                self.rolling_back = True
+                self.begin_stop(include=index)
+                return "start_failed"
+            self.started.add(index)
+        else:
+            if not ok:
+                self.stop_attempts += 1
+                if self.stop_attempts >= STOP_RETRIES:
+                    self.state = GroupState.STOP_FAILED
+                    self.plan = []
+                    return "stop_failed"
+                self.retry_at = now + STOP_RETRY_DELAY
+                return "retry"
+            self.started.discard(index)
+            self.stop_attempts = 0
+        self.step += 1
+        if self.step < len(self.plan):
+            return "next"
+        if self.state is GroupState.STARTING:
+            self.state = GroupState.STARTED
+            return "started"
+        self.state = GroupState.STOPPED
+        self.started.clear()
+        return "stopped"

@@ -5,7 +5,10 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	.venv/bin/hbd check-config --config-dir conf/node1
+	@chmod 600 conf/node*/authkeys   # git does not keep mode 600; heartbeat and hbd insist on it
+	@for n in node0 node1 node2; do \
+	  echo "== $$n =="; .venv/bin/hbd check-config --config-dir conf/$$n --node $$n || exit 1; \
+	done
 
 test: bootstrap
 	.venv/bin/python -m pytest -q -n 2 tests

@@ -35,7 +35,7 @@ completes, so a new holder never starts before the old one has let go.
 
 from __future__ import annotations
 
-import random
+from hbd.core.rng import Rng
 from collections import OrderedDict
 
 from hbd.config.model import ClusterConfig, ResourceGroup
@@ -84,7 +84,7 @@ class Cluster:
     """This node's view of the cluster: who is alive, and who owns which group."""
 
     def __init__(self, config: ClusterConfig, *, generation: int, uuid: bytes, now: float,
-                 rng: random.Random, wall_offset: float = 0.0) -> None:
+                 rng: Rng, wall_offset: float = 0.0) -> None:
         self.config = config
         self.me = config.node_name
         self.generation = generation + 1

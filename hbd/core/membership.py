@@ -33,7 +33,7 @@ This module decides; `cluster.py` turns its verdicts into messages and notices.
 from __future__ import annotations
 
 import enum
-import random
+from hbd.core.rng import Rng
 from dataclasses import dataclass, field
 
 from hbd.config.model import ClusterConfig, medium_name
@@ -127,7 +127,7 @@ class Change:
 
 
 class Membership:
-    def __init__(self, config: ClusterConfig, *, now: float, rng: random.Random) -> None:
+    def __init__(self, config: ClusterConfig, *, now: float, rng: Rng) -> None:
         self.config = config
         self.me = config.node_name
         self.rng = rng

@@ -192,3 +192,31 @@ def test_graceful_shutdown_without_groups_says_shutdone():
     types = [m.get("t") for m in sends(out)]
     assert types[0] == "resource" and types[-1] == "shutdone"
     assert c.next_deadline() is None
+
+
+def test_real_heartbeat_status_makes_peer_known():
+    """A status captured from heartbeat 3.0.6 goes through the codec into the core."""
+    from pathlib import Path
+
+    from hbd.config.model import AuthKeys
+    from hbd.wire import Accepted, decode
+
+    vectors = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+    result = decode((vectors / "status-crc-1.bin").read_bytes(), AuthKeys.single("crc"))
+    assert isinstance(result, Accepted)
+    c, _ = boot()
+    out = feed(c, result.message, now=0.5)
+    assert c.status().node_view("node0").status is NodeStatus.UP
+    assert any(n.message == "Link node0:eth2 up" for n in notices(out, "link"))
+
+
+def test_core_messages_survive_encode_and_decode():
+    from hbd.config.model import AuthKeys
+    from hbd.wire import Accepted, decode, encode
+
+    keys = AuthKeys.single("sha1", "s3cret")
+    _, actions = boot()
+    for msg in sends(actions):
+        result = decode(encode(msg, keys), keys)
+        assert isinstance(result, Accepted)
+        assert result.message.without("auth") == msg

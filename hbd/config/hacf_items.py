@@ -122,7 +122,7 @@ def program_hint(argv: tuple[str, ...]) -> str:
     if name == "pingd":
         return "pingd is a Pacemaker component and does nothing in a haresources cluster"
     if name == "ipfail":
-        return "ipfail is not started; hbd does not yet move groups when ping nodes fail"
+        return "ipfail is not needed: hbd moves groups away from a node that lost its ping nodes by itself"
     return f"{argv[0]} is not started" if argv else ""
 
 

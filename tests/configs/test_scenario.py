@@ -47,14 +47,14 @@ EXPECTED = {
     "node1": [
         ("ha.cf", None, E, "no communication media"),
         ("ha.cf", 5, W, "U+00A0 on this line and 3 more"),
-        ("ha.cf", 27, W, "ipfail is not started"),
+        ("ha.cf", 27, W, "ipfail is not needed"),
         ("ha.cf", 27, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
         ("ha.cf", 29, W, "hbd does not implement 'apiauth' yet"),
         *AUTHKEYS],
     "node2": [
         ("ha.cf", None, E, "no communication media"),
         ("ha.cf", 5, W, "U+00A0 on this line and 2 more"),
-        ("ha.cf", 25, W, "ipfail is not started"),
+        ("ha.cf", 25, W, "ipfail is not needed"),
         ("ha.cf", 25, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
         ("ha.cf", 27, W, "hbd does not implement 'apiauth' yet"),
         *AUTHKEYS],

@@ -53,6 +53,7 @@ from hbd.wire.message import Message
 HISTORY = 500
 REXMIT_MIN_INTERVAL = 0.24
 REXMIT_MAX_PER_REQUEST = 50
+PING_SETTLE_KEEPALIVES = 2
 
 _SET_WORDS = {frozenset(): "none", frozenset({"local"}): "local",
               frozenset({"foreign"}): "foreign", frozenset({"local", "foreign"}): "all"}
@@ -156,9 +157,13 @@ class Cluster:
         times = [self.next_status_at, self.members.next_deadline()]
         for run in self.runs.values():
             times += [run.retry_at, run.failed_until]
+        if self.members.pings and self._ping_settles_at() > self.members.last_now:
+            times.append(self._ping_settles_at())
         for peer in self.members.peers.values():
             if peer.alive and not peer.active and peer.heard_at is not None:
-                times.append(peer.heard_at + self.config.initdead)
+                wait_until = peer.heard_at + self._pending_wait()
+                if wait_until > self.members.last_now:   # an expired wait asks for nothing
+                    times.append(wait_until)
         return min((t for t in times if t is not None), default=None)
 
     def status(self) -> ClusterStatus:
@@ -384,21 +389,35 @@ class Cluster:
                 known[p.name] = p.pings
         best = max(known.values()) if has_pings else 0
         failed = frozenset(k for k, r in self.runs.items() if r.failed_until is not None)
+        settled = now >= self._ping_settles_at()
         facts = {self.me: NodeFacts(
             self.me, eligible=self.comm_up and not self.shutting_down,
             pending=not self.comm_up, holds=frozenset(self._held()),
             standby=self._standby_words(), claims=self.claims, failed=failed,
-            ping_degraded=has_pings and known[self.me] < best)}
+            ping_degraded=has_pings and settled and known[self.me] < best)}
         for p in self.members.peers.values():
             alive = p.alive
             facts[p.name] = NodeFacts(
                 p.name, eligible=alive and p.active and p.holds is not None,
                 pending=alive and not p.active and p.heard_at is not None
-                and now < p.heard_at + self.config.initdead,
+                and now < p.heard_at + self._pending_wait(),
                 holds=frozenset(p.holds or ()) if alive else frozenset(),
                 standby=p.standby, claims=p.claims, failed=frozenset(p.failed),
                 ping_degraded=has_pings and p.pings is not None and p.pings < best)
         return facts
+
+    def _pending_wait(self) -> float:
+        """How long a better-ranked peer that is up but not yet active is waited for.
+
+        It goes active once it has heard every node or initdead passed; allow
+        that plus a dead time for its announcement, then stop waiting (a peer
+        stuck before comm-up must not keep a group down forever).
+        """
+        return self.config.initdead + self.config.deadtime
+
+    def _ping_settles_at(self) -> float:
+        """A change in reachable ping nodes is acted on two keepalives later."""
+        return self.members.ping_changed_at + PING_SETTLE_KEEPALIVES * self.config.keepalive
 
     def _reconcile(self, now: float) -> list[Action]:
         facts = self._facts(now)

@@ -22,7 +22,11 @@ Rules (heartbeat 3.0.6, spec `heartbeat-wire.md` §7-8, `heartbeat-semantics.md`
 * ACKs: one random trigger digit per peer; an in-order message whose seq ends
   in that digit is acknowledged with `NS_ackmsg` (when no hole is open).
 * Ping nodes: alive (`ping`) while echo replies arrive, `dead` after
-  `deadping`. A ping group is alive while any of its addresses answers.
+  `deadping`. A ping group is alive while any of its addresses answers. Until
+  its first reply a ping node counts as reachable. `ping_changed_at` records
+  when this node's count last changed, so that the takeover logic can wait for
+  the peers' counts to settle before acting on a loss (no ping-pong when the
+  gateway itself dies and every node notices it a little apart).
 * A stall (this process not run for a long time, e.g. a frozen machine) must not
   be mistaken for every peer dying: after a gap between calls longer than
   three keepalives, every live peer gets a short grace to be heard again.
@@ -145,13 +149,15 @@ class Membership:
             p.name: PingTarget(p.name, p.addresses, dead_at=now + config.initdead)
             for p in config.ping_nodes}
         self.last_now = now
+        self.ping_changed_at = now
 
     # --- views -------------------------------------------------------------
     def all_heard_or_dead(self) -> bool:
         return all(p.heard or p.status is NodeStatus.DEAD for p in self.peers.values())
 
     def ping_count(self) -> int:
-        return sum(1 for p in self.pings.values() if p.status is NodeStatus.PING)
+        """Ping nodes not (yet) declared dead: one still unanswered at start counts."""
+        return sum(1 for p in self.pings.values() if p.status is not NodeStatus.DEAD)
 
     def next_deadline(self) -> float | None:
         times: list[float] = []
@@ -317,6 +323,7 @@ class Membership:
                 changes.append(Change("node", ping.name, ping.status.value, "dead",
                                       detail="deadping"))
                 ping.status = NodeStatus.DEAD
+                self.ping_changed_at = now
         return changes
 
     def rexmit_due(self, now: float) -> list[tuple[Peer, int]]:
@@ -346,6 +353,8 @@ class Membership:
             ping.dead_at = now + self.config.deadping
             if ping.status is not NodeStatus.PING:
                 changes.append(Change("node", ping.name, ping.status.value, "ping"))
+                if ping.status is NodeStatus.DEAD:
+                    self.ping_changed_at = now
                 ping.status = NodeStatus.PING
         return changes
 

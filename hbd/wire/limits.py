@@ -2,7 +2,8 @@
 
 Heartbeat's own numbers, where it has them: MAXMSG (256 KiB receive buffer),
 MAX_NAME_LEN (255), MAXDEPTH (16). The field cap and the decompressed cap are
-hbd's choices: v1 heartbeat messages carry about 15 fields, and cluster-glue
+hbd's choices: v1 heartbeat messages carry about 15 fields, but a captured 3.0.6
+message (`tests/vectors/compression/huge-zlib-crc.bin`) carries 1,545, and cluster-glue
 decompresses into a fixed 2 MiB-class buffer (MAXUNCOMPRESSED).
 
 Rules:
@@ -28,7 +29,7 @@ MAXMSG = 256 * 1024
 @dataclass(frozen=True)
 class Limits:
     max_datagram: int = MAXMSG
-    max_fields: int = 256
+    max_fields: int = 8192
     max_name: int = 255
     max_value: int = MAXMSG
     max_depth: int = 16

@@ -111,9 +111,14 @@ def parse_item(item: bytes, depth: int, budget: Budget) -> Field:
     if len(item) < 5 or item[0] != 0x28 or item[2] != 0x29 or item[1] not in _DIGITS:
         raise WireError(RejectReason.MALFORMED, "item does not start with '(digit)'")
     code = item[1] - 0x30
-    if code >= len(WIRE_TYPES):
+    if code == FieldType.UNCOMPRESSED and depth > 0:
+        # Inside a decompressed payload heartbeat writes a struct that was meant to be
+        # compressed as "(5)name=<netstring body>" (captured: traditional compression).
+        ftype = FieldType.UNCOMPRESSED
+    elif code >= len(WIRE_TYPES):
         raise WireError(RejectReason.MALFORMED, f"field type {code} is not a wire type")
-    ftype = WIRE_TYPES[code]
+    else:
+        ftype = WIRE_TYPES[code]
     name = split_name(item, 3, budget.limits)
     raw = item[3 + len(name) + 1:]
     return Field(from_wire(name), parse_value(ftype, raw, depth, budget), ftype)
@@ -137,7 +142,7 @@ def parse_value(ftype: FieldType, raw: bytes, depth: int, budget: Budget) -> Val
         if b"\0" in raw:
             raise WireError(RejectReason.MALFORMED, "NUL in a string value")
         return from_wire(raw)
-    if ftype is FieldType.STRUCT:
+    if ftype in (FieldType.STRUCT, FieldType.UNCOMPRESSED):
         return parse_body(raw, depth + 1, budget)
     if ftype is FieldType.LIST:
         return unpack_list(raw, budget)

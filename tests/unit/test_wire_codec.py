@@ -250,9 +250,11 @@ def test_oversized_datagram_rejected_first() -> None:
 
 
 def test_too_many_fields() -> None:
-    body = b"###\n" + b"".join(netstring(b"(0)f%d=x" % i) for i in range(300)) + b"%%%\n"
+    body = b"###\n" + b"".join(netstring(b"(0)f%d=x" % i) for i in range(9000)) + b"%%%\n"
     assert reason(decode(signed(body), CRC)) is RejectReason.TOO_MANY_FIELDS
-    assert reason(decode(signed(body), CRC, limits=Limits(max_fields=300))) is None
+    assert reason(decode(signed(body), CRC, limits=Limits(max_fields=9000))) is None
+    few = b"###\n" + b"".join(netstring(b"(0)f%d=x" % i) for i in range(300)) + b"%%%\n"
+    assert reason(decode(signed(few), CRC, limits=Limits(max_fields=256))) is RejectReason.TOO_MANY_FIELDS
 
 
 def test_huge_length_prefix_refused_without_work() -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 from hbd.core.rng import Rng
 from collections import OrderedDict
 
-from hbd.config.model import ClusterConfig, ResourceGroup
+from hbd.config.model import ClusterConfig
 from hbd.core import membership as mb
 from hbd.core.actions import (Action, Notice, Reannounce, RunResourceOp, SaveGeneration,
                               Send, ShutdownComplete)
@@ -249,7 +249,7 @@ class Cluster:
                 peer.holds = self._relative_holds(peer.name, msg.get("rsc_hold"))
             return []
         if mtype == "starting":
-            return self._send(self._resource_message(None), now)
+            return self._send(self._resource_message(), now)
         if mtype == "reqnodes":
             nodes = " ".join(self.config.nodes) + " "
             return self._send(Message.of(("dest", peer.name), ("t", "repnodes"),
@@ -276,7 +276,7 @@ class Cluster:
         if mtype == "NS_rexmit":
             return self._answer_rexmit(peer, msg, now)
         if mtype == "NS_nak_rexmit":
-            seq = mb._hex(msg.get("firstseq"))
+            seq = mb.parse_hex(msg.get("firstseq"))
             if seq is not None:
                 peer.missing.pop(seq, None)
         return []
@@ -306,7 +306,7 @@ class Cluster:
         if key is None:
             return [Notice("warning", self.me, f"result of unknown operation {event.op_id} ignored")]
         run = self.runs[key]
-        index, op = run.current() or (0, None)
+        index, _ = run.current() or (0, None)
         resource = run.group.resources[index]
         rolling_back = run.rolling_back
         result = run.finish_step(event.ok, now)
@@ -500,16 +500,18 @@ class Cluster:
     def _failed_keys(self) -> tuple[str, ...]:
         return tuple(k for k, r in self.runs.items() if r.failed_until is not None)
 
+    def _announce_state(self) -> tuple:
+        """Everything peers learn from our status: a change is announced at once."""
+        return (self._held(), self._standby_words(), self.claims, self._failed_keys(),
+                self.members.ping_count(), self.own_status)
+
     def _announce(self, now: float) -> list[Action]:
-        state = (self._held(), self._standby_words(), self.claims, self._failed_keys(),
-                 self.members.ping_count(), self.own_status)
-        if state == self.announced:
+        if self._announce_state() == self.announced:
             return []
-        self.announced = state
         out = self._send_status(self.own_status.value, now)
         if self.comm_up and self._held() != self.announced_holds:
             self.announced_holds = self._held()
-            out += self._send(self._resource_message(None), now)
+            out += self._send(self._resource_message(), now)
         return out
 
     def _send_status(self, st: str, now: float) -> list[Action]:
@@ -522,8 +524,7 @@ class Cluster:
                          ("hbd_fail", _keys_text(self._failed_keys())))
         if self.members.pings:
             msg = msg.with_field("hbd_ping", str(self.members.ping_count()))
-        self.announced = (self._held(), self._standby_words(), self.claims,
-                          self._failed_keys(), self.members.ping_count(), self.own_status)
+        self.announced = self._announce_state()
         return self._send(msg, now)
 
     def _in_transition(self) -> bool:
@@ -540,11 +541,10 @@ class Cluster:
         return {(False, False): "none", (True, False): "local",
                 (False, True): "foreign", (True, True): "all"}[(local, foreign)]
 
-    def _resource_message(self, info: str | None) -> Message:
-        msg = Message.of(("t", "resource"), ("rsc_hold", self._holds_word()),
-                         ("rtype", "full"),
-                         ("isstable", "0" if self._in_transition() else "1"))
-        return msg.with_field("info", info) if info else msg
+    def _resource_message(self) -> Message:
+        return Message.of(("t", "resource"), ("rsc_hold", self._holds_word()),
+                          ("rtype", "full"),
+                          ("isstable", "0" if self._in_transition() else "1"))
 
     def _relative_holds(self, node: str, rsc_hold: str | None) -> tuple[str, ...]:
         words = parse_set(rsc_hold)

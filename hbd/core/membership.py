@@ -198,8 +198,8 @@ class Membership:
         Returns the verdict and, for accepted status messages, an event word:
         "restart", "returned" or "" (nothing special).
         """
-        seq = _hex(seq_text)
-        gen = _hex(hg_text) if hg_text is not None else 0
+        seq = parse_hex(seq_text)
+        gen = parse_hex(hg_text) if hg_text is not None else 0
         if seq is None or seq <= 0 or gen is None:
             return Verdict.MALFORMED, ""
         event = ""
@@ -243,7 +243,7 @@ class Membership:
         return Verdict.OLD
 
     def wants_ack(self, peer: Peer, seq_text: str | None) -> bool:
-        seq = _hex(seq_text)
+        seq = parse_hex(seq_text)
         return (seq is not None and seq == peer.last_seq and not peer.missing
                 and seq % 10 == peer.ack_trigger)
 
@@ -261,12 +261,12 @@ class Membership:
                      medium: str, now: float) -> list[Change]:
         changes: list[Change] = []
         changes.extend(self._late_checks(peer, medium, now))
-        dt = _hex(dt_text)
+        dt = parse_hex(dt_text)
         if dt is not None and dt > 0:
             peer.dt = dt / 1000.0
         peer.last_status_at = now
         peer.links.setdefault(medium, Link()).last_status_at = now
-        peer.last_status_seq = _hex(seq_text)
+        peer.last_status_seq = parse_hex(seq_text)
         peer.dead_at = now + peer.dt
         if not peer.heard:
             peer.heard = True
@@ -359,7 +359,7 @@ class Membership:
         return changes
 
 
-def _hex(text: str | None) -> int | None:
+def parse_hex(text: str | None) -> int | None:
     if text is None or not text or len(text) > 16:
         return None
     try:

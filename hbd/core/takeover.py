@@ -48,9 +48,10 @@ START_FAILURE_HOLDOFF = 30.0
 
 
 def covers(words: frozenset[str], node: str, group: ResourceGroup) -> bool:
-    """Whether a relative set (`all`/`local`/`foreign`, as `node` says it) names `group`."""
-    if "all" in words:
-        return True
+    """Whether a relative set ({"local", "foreign"} as `node` says it) names `group`.
+
+    `all` is always spelled as both words (see `cluster.parse_set`).
+    """
     if group.primary == node:
         return "local" in words
     return "foreign" in words

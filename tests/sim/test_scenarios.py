@@ -547,7 +547,7 @@ def test_lone_node_takes_its_group_after_initdead():
 # --- the same drill with every message through the wire codec ------------------------------------
 
 def test_power_off_drill_survives_a_wire_codec_round_trip():
-    codec = pytest.importorskip("hbd.wire.codec")
+    from hbd.wire import codec
     rejected = []
 
     def round_trip(message, config):

@@ -3,6 +3,10 @@
 and check the compression vectors (extract.py).  Written from the spec
 (spec/heartbeat-wire.md) and the observations in README.md; stdlib only.
 
+Deliberately independent of `hbd.wire`: it is the oracle that built and
+checked the vectors the codec is tested against, so it must not share the
+codec's code. It runs only at capture time; no test imports it.
+
 Public helpers:
   read_pcap_udp(path)      -> [(ts, src_ip, dst_ip, payload)] (IPv4 reassembled)
   parse_netstring(buf)     -> (fields, body_len, trailer_or_None)

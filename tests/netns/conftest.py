@@ -1,0 +1,45 @@
+"""Fixtures for tests on real interfaces in network namespaces (root only).
+
+Every test gets its own `Topology` whose prefix is unique to the process and
+test, so two xdist workers never meet; teardown runs even when the test fails
+and removes every namespace (and with them every veth and bridge). Nothing is
+created in the host's namespace and no traffic leaves the namespaces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from hbd.lab import netns
+
+_counter = itertools.count(1)
+_reason = netns.available()
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def unique_prefix() -> str:
+    """'t' + pid + test counter, base 36: at most 8 characters, unique per run."""
+    return f"t{_b36(os.getpid() % 36**4)}{_b36(next(_counter) % 36**3)}"
+
+
+@pytest.fixture
+def topology():
+    if _reason is not None:
+        pytest.skip(f"network namespaces unavailable here: {_reason}")
+    topo = netns.Topology(unique_prefix())
+    try:
+        yield topo
+    finally:
+        topo.destroy()

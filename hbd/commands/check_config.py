@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from hbd.config.agents import DEFAULT_OCF_ROOT, AgentDirs
 from hbd.config.load import DEFAULT_INIT_DIR, load_config, local_node_name, script_paths
 from hbd.config.model import ClusterConfig, Problem, Severity
 from hbd.config.summary import format_summary
@@ -27,13 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where resource scripts are looked for first (default: DIR/resource.d)")
     parser.add_argument("--init-dir", default=DEFAULT_INIT_DIR, metavar="DIR",
                         help="where resource scripts are looked for next (default: %(default)s)")
+    parser.add_argument("--ocf-root", default=DEFAULT_OCF_ROOT, metavar="DIR",
+                        help="OCF_ROOT for ocf:PROVIDER:TYPE agents (default: %(default)s)")
     parser.add_argument("--authkeys-owner", type=int, default=0, metavar="UID",
                         help="uid that must own authkeys (default: 0, root)")
 
 
-def _dirs(args: argparse.Namespace) -> tuple[str, str]:
+def agent_dirs(args: argparse.Namespace) -> AgentDirs:
+    """Where scripts are looked for, from --resource-dir, --init-dir and --ocf-root."""
     resource_dir = args.resource_dir or os.path.join(args.config_dir, "resource.d")
-    return resource_dir, args.init_dir
+    return AgentDirs(resource_dir, args.init_dir, args.ocf_root)
 
 
 def _load(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, list[Problem]]:
@@ -41,7 +45,7 @@ def _load(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, li
         return None, [Problem(args.config_dir, None, Severity.ERROR,
                               "configuration directory not found; give it with --config-dir")]
     try:
-        return load_config(args.config_dir, node, resource_dirs=_dirs(args),
+        return load_config(args.config_dir, node, dirs=agent_dirs(args),
                            authkeys_owner=args.authkeys_owner)
     except (OSError, UnicodeError, ValueError) as exc:  # a bug or a race: say it plainly
         return None, [Problem(args.config_dir, None, Severity.ERROR,
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print()
     if config is not None and not errors:
-        print(format_summary(config, script_paths(config.groups, _dirs(args))))
+        print(format_summary(config, script_paths(config.groups, agent_dirs(args))))
         print()
     verdict = "configuration refused" if errors else "configuration OK"
     print(f"{errors} error(s), {warnings} warning(s): {verdict}")

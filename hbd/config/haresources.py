@@ -14,7 +14,8 @@ Rules (heartbeat 3.0.6 `ResourceManager`; heartbeat-semantics.md §3.1):
   IPv4 address (glob `[0-9]*.[0-9]*.[0-9]*.[0-9]*`) means `IPaddr::WORD`.
 * `NATIVE_RESOURCES` are implemented by hbd itself and their arguments are
   checked here. Any other name is a script looked up in resource.d, then
-  init.d; `load.py` does that look-up because it touches the disk.
+  init.d, or a class-prefixed agent (`heartbeat:`, `lsb:`, `ocf:P:T`, see
+  `agents.py`); `load.py` does that look-up because it touches the disk.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import fnmatch
 from typing import Callable, Iterator, Sequence
 
 from hbd.config import values
+from hbd.config.agents import check_agent_args, parse_agent
 from hbd.config.lexer import (physical_lines, shorten, strip_shell_comment, unusual_blanks,
                               words)
 from hbd.config.model import Problem, Resource, ResourceGroup, Severity
@@ -100,10 +102,17 @@ def parse_resource(word: str) -> tuple[Resource | None, str | None]:
     if "/" in name:
         return None, (f"resource '{name}' is a path; write only the script name and put the "
                       "script in resource.d or init.d")
+    agent, problem = parse_agent(name, NATIVE_RESOURCES)
+    if agent is None:
+        return None, f"resource '{word}': {problem}"
     check = NATIVE_RESOURCES.get(name)
-    problem = check(tuple(args)) if check else None
+    if check:
+        problem = check(tuple(args))
+        if problem:
+            return None, f"resource '{word}': {name} {problem}"
+    problem = check_agent_args(agent, args)
     if problem:
-        return None, f"resource '{word}': {name} {problem}"
+        return None, f"resource '{word}': {problem}"
     return Resource(name, tuple(args), word), None
 
 

@@ -9,7 +9,8 @@ This is the only module of `hbd.config` that touches the disk. It:
 * parses the three files with the pure parsers and checks them together: this
   node must be declared in ha.cf, every haresources home node too, and every
   script resource must be a regular executable file in resource.d or init.d
-  (looked up in that order, as heartbeat's ResourceManager does);
+  (looked up in that order, as heartbeat's ResourceManager does; class-prefixed
+  agents where `agents.py` says);
 * warns about respawn programs that do not exist (heartbeat refuses to start).
 
 `load_config()` never raises for a bad configuration: it returns
@@ -23,9 +24,11 @@ import os
 import stat
 from typing import Sequence
 
+from hbd.config.agents import (DEFAULT_OCF_ROOT, Agent, AgentClass, AgentDirs, agent_of,
+                               candidates)
 from hbd.config.authkeys import parse_authkeys
 from hbd.config.hacf import parse_hacf
-from hbd.config.haresources import NATIVE_RESOURCES, is_native, parse_haresources
+from hbd.config.haresources import NATIVE_RESOURCES, parse_haresources
 from hbd.config.lexer import suggest
 from hbd.config.model import (AuthKeys, ClusterConfig, ConfigError, HaCf, Problem, ResourceGroup,
                               Severity)
@@ -96,12 +99,10 @@ def check_authkeys_file(path: str, owner_uid: int = 0) -> list[Problem]:
     return problems
 
 
-def find_script(name: str, dirs: Sequence[str]) -> tuple[str | None, list[str]]:
-    """(path of the first regular executable `name` in `dirs`, places looked at)."""
-    looked: list[str] = []
-    for directory in dirs:
-        path = os.path.join(directory, name)
-        looked.append(path)
+def find_agent(agent: Agent, dirs: AgentDirs) -> tuple[str | None, list[str]]:
+    """(path of the first regular executable for `agent`, places looked at)."""
+    looked = candidates(agent, dirs)
+    for path in looked:
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path, looked
     return None, looked
@@ -114,6 +115,8 @@ def _script_problem(name: str, looked: list[str]) -> str:
         if os.path.isfile(path):
             return f"resource script {path} is not executable: run 'chmod 755 {path}'"
         return f"resource script {path} is not a regular file; it must be an executable script"
+    if not looked:
+        return f"resource script '{name}': no directory to look in"
     hint = suggest(name, NATIVE_RESOURCES)
     native = (f"did you mean the native resource '{hint}'?" if hint else
               f"or use a native resource ({', '.join(NATIVE_RESOURCES)})")
@@ -121,28 +124,48 @@ def _script_problem(name: str, looked: list[str]) -> str:
             f"install it there (chmod 755), {native}")
 
 
+def _script_resources(groups: Sequence[ResourceGroup]) -> dict[str, Agent]:
+    """Resource name -> agent, for every non-native resource, in file order."""
+    found: dict[str, Agent] = {}
+    for group in groups:
+        for resource in group.resources:
+            agent = agent_of(resource, NATIVE_RESOURCES)
+            if agent.cls is not AgentClass.NATIVE:
+                found.setdefault(resource.name, agent)
+    return found
+
+
 def check_scripts(groups: Sequence[ResourceGroup], source: str,
-                  dirs: Sequence[str]) -> list[Problem]:
+                  dirs: AgentDirs) -> list[Problem]:
     """Every non-native resource must resolve to an executable script."""
     problems: list[Problem] = []
+    lines = {}
     for group in groups:
-        for name in dict.fromkeys(r.name for r in group.resources if not is_native(r)):
-            path, looked = find_script(name, dirs)
-            if path is None:
-                problems.append(_problem(source, group.line, _script_problem(name, looked)))
+        for resource in group.resources:
+            lines.setdefault(resource.name, group.line)
+    for name, agent in _script_resources(groups).items():
+        path, looked = find_agent(agent, dirs)
+        if path is None:
+            problems.append(_problem(source, lines[name], _script_problem(name, looked)))
+        if agent.cls in (AgentClass.HEARTBEAT, AgentClass.LSB, AgentClass.OCF):
+            problems.append(_problem(source, lines[name], (
+                f"'{name}' uses a Pacemaker-style class prefix that heartbeat does not "
+                "read: keep this haresources for hbd nodes only"), Severity.NOTE))
     return problems
 
 
-def script_paths(groups: Sequence[ResourceGroup], dirs: Sequence[str]) -> dict[str, str]:
-    """Script name -> resolved path, for every script resource that resolves."""
+def script_paths(groups: Sequence[ResourceGroup], dirs: AgentDirs) -> dict[str, str]:
+    """Script resource name -> resolved path, for every one that resolves."""
     found: dict[str, str] = {}
-    for group in groups:
-        for resource in group.resources:
-            if not is_native(resource) and resource.name not in found:
-                path, _ = find_script(resource.name, dirs)
-                if path:
-                    found[resource.name] = path
+    for name, agent in _script_resources(groups).items():
+        path, _ = find_agent(agent, dirs)
+        if path:
+            found[name] = path
     return found
+
+
+def default_dirs(config_dir: str) -> AgentDirs:
+    return AgentDirs(os.path.join(config_dir, "resource.d"), DEFAULT_INIT_DIR, DEFAULT_OCF_ROOT)
 
 
 def _check_respawn(hacf: HaCf, source: str) -> list[Problem]:
@@ -174,7 +197,7 @@ def _load_hacf(path: str, node: str) -> tuple[HaCf | None, list[Problem]]:
 
 
 def _load_haresources(path: str, hacf: HaCf | None,
-                      dirs: Sequence[str]) -> tuple[tuple[ResourceGroup, ...], list[Problem]]:
+                      dirs: AgentDirs) -> tuple[tuple[ResourceGroup, ...], list[Problem]]:
     text, problems = read_text(path, required=False)
     if text is None:
         if not problems:
@@ -203,13 +226,15 @@ def _sorted(problems: list[Problem], sources: Sequence[str]) -> list[Problem]:
 
 
 def load_config(config_dir: str, node_name: str | None = None, *,
-                resource_dirs: Sequence[str] | None = None,
+                dirs: AgentDirs | None = None,
                 authkeys_owner: int = 0) -> tuple[ClusterConfig | None, list[Problem]]:
-    """Read and validate `config_dir`; the config is None when any problem is an error."""
+    """Read and validate `config_dir`; the config is None when any problem is an error.
+
+    `dirs` says where scripts are looked for (default: `default_dirs(config_dir)`).
+    """
     node = (node_name or local_node_name(config_dir)).lower()
     paths = [os.path.join(config_dir, name) for name in FILES]
-    dirs = tuple(resource_dirs) if resource_dirs is not None else (
-        os.path.join(config_dir, "resource.d"), DEFAULT_INIT_DIR)
+    dirs = dirs or default_dirs(config_dir)
     hacf, problems = _load_hacf(paths[0], node)
     groups, more = _load_haresources(paths[1], hacf, dirs)
     keys, key_problems = _load_authkeys(paths[2], authkeys_owner)
@@ -222,13 +247,13 @@ def load_config(config_dir: str, node_name: str | None = None, *,
 
 
 def load_or_raise(config_dir: str, node_name: str | None = None, *,
-                  resource_dirs: Sequence[str] | None = None,
+                  dirs: AgentDirs | None = None,
                   authkeys_owner: int = 0) -> tuple[ClusterConfig, list[Problem]]:
     """Like `load_config`, but raise `ConfigError` on any error.
 
     Returns the configuration and the remaining (warning) problems to log.
     """
-    config, problems = load_config(config_dir, node_name, resource_dirs=resource_dirs,
+    config, problems = load_config(config_dir, node_name, dirs=dirs,
                                    authkeys_owner=authkeys_owner)
     if config is None:
         raise ConfigError(problems)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hbd.config.agents import AgentDirs
 from hbd.config.hacf import parse_hacf
 from hbd.config.haresources import parse_haresources
 from hbd.config.load import load_config
@@ -75,7 +76,7 @@ def expected_for(node: str) -> list[tuple[str, int | None, str, str]]:
 def load(node: str, tmp_path: Path) -> tuple[object, list[Problem], Path]:
     conf = copy_config(SCENARIO / node, tmp_path / node)
     config, problems = load_config(str(conf), node, authkeys_owner=os.getuid(),
-                                   resource_dirs=[str(conf / "resource.d"), str(tmp_path / "init.d")])
+                                   dirs=AgentDirs(str(conf / "resource.d"), str(tmp_path / "init.d"), ""))
     return config, problems, conf
 
 

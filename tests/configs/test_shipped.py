@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hbd.config.agents import AgentDirs
 from hbd.config.load import load_config
 from hbd.config.model import AuthMethod, AutoFailback, Bcast
 from hbd.main import main
@@ -58,7 +59,7 @@ def test_shipped_nodes_share_ha_cf_haresources_and_authkeys() -> None:
 def test_shipped_config_contents(tmp_path: Path) -> None:
     conf = copy_config(CONF / "node0", tmp_path / "node0")
     config, problems = load_config(str(conf), "node0", authkeys_owner=os.getuid(),
-                                   resource_dirs=[str(conf / "resource.d")])
+                                   dirs=AgentDirs(str(conf / "resource.d"), "", ""))
     assert config is not None, problems
     assert config.nodes == ("node0", "node2", "node1")
     assert config.hacf.media == (Bcast("eth2"),)

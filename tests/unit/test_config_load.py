@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hbd.config.agents import AgentDirs
 from hbd.config.load import load_config, load_or_raise, local_node_name
 from hbd.config.model import ConfigError, Severity
 
@@ -28,7 +29,7 @@ def make(tmp_path: Path, hacf: str = HACF, haresources: str | None = "node0 10.0
 
 def load(conf: Path, node: str | None = "node0", **kwargs):
     kwargs.setdefault("authkeys_owner", UID)
-    kwargs.setdefault("resource_dirs", [str(conf / "resource.d"), str(conf / "init.d")])
+    kwargs.setdefault("dirs", AgentDirs(str(conf / "resource.d"), str(conf / "init.d"), ""))
     return load_config(str(conf), node, **kwargs)
 
 
@@ -163,9 +164,9 @@ def test_problems_are_ordered_by_file_then_line(tmp_path: Path) -> None:
 
 def test_load_or_raise(tmp_path: Path) -> None:
     conf = make(tmp_path, hacf=HACF + "compression bz2\n")
-    config, warnings = load_or_raise(str(conf), "node0", authkeys_owner=UID, resource_dirs=[])
+    config, warnings = load_or_raise(str(conf), "node0", authkeys_owner=UID, dirs=AgentDirs("", "", ""))
     assert config.node_name == "node0" and len(warnings) == 1
     os.chmod(conf / "authkeys", 0o644)
     with pytest.raises(ConfigError) as info:
-        load_or_raise(str(conf), "node0", authkeys_owner=UID, resource_dirs=[])
+        load_or_raise(str(conf), "node0", authkeys_owner=UID, dirs=AgentDirs("", "", ""))
     assert "chmod 600" in str(info.value) and info.value.problems

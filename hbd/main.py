@@ -1,6 +1,7 @@
 """`hbd` command line: the daemon and its operator tools.
 
-Each sub-command lives in `hbd/commands/<name>.py` and exposes
+`hbd [--config-dir DIR] [--node NAME] [--state-dir DIR] [--run-dir DIR]` with no
+sub-command runs the daemon in the foreground (`hbd/daemon.py`). Each sub-command lives in `hbd/commands/<name>.py` and exposes
 `add_arguments(parser)` and `run(args) -> int`. This module only maps the
 command line onto them, and makes sure no traceback reaches a user.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+
+from hbd import daemon
 
 COMMANDS = {
     "check-config": ("hbd.commands.check_config",
@@ -21,6 +23,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hbd", description=__doc__.splitlines()[0])
+    daemon.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -33,11 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
-        return int(args._run(args))
+        return int(getattr(args, "_run", daemon.run)(args))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

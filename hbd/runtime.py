@@ -1,0 +1,191 @@
+"""The asyncio shell around the pure core (STYLE.md, "The asyncio shell").
+
+One `Cluster`, one entry point (`feed`), one timer. Every event is stamped with
+`loop.time()`; the actions the core returns are dispatched to the edges:
+
+| action | goes to |
+|---|---|
+| `Send` | wire codec (auth, msgfmt, compression) -> `send_bytes` (every medium) |
+| `RunResourceOp` | `Executor.submit`; the result comes back via `call_soon(feed, ...)` |
+| `Reannounce` | `Executor.reannounce` (gratuitous ARP again) |
+| `SaveGeneration` | the state dir, durably, before anything carrying it is sent |
+| `Notice` | one log line, systemd STATUS= |
+| `ShutdownComplete` | resolves `finished` |
+
+Nothing calls `feed()` from inside a dispatch. When the timer fires, `now` is
+`max(deadline, loop.time())`, as aioquic does. An exception from the core is a
+bug: it is logged and `finished` fails, and the daemon exits non-zero (peers
+take over after deadtime; systemd restarts us; start-up restores the node's
+own identity). Datagrams that fail decoding or authentication are dropped,
+counted per reason and logged at a limited rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, Protocol
+
+from hbd import logs
+from hbd.config.model import ClusterConfig
+from hbd.core.actions import (Action, Notice, Reannounce, RunResourceOp, SaveGeneration, Send,
+                              ShutdownComplete)
+from hbd.core.cluster import Cluster
+from hbd.core.events import Event, PacketReceived, TimerFired
+from hbd.core.status import ClusterStatus
+from hbd.wire.codec import Accepted, decode, encode
+from hbd.wire.compress import CompressionPolicy
+from hbd.wire.errors import EncodeError
+
+_NOTICE_LEVELS = {"error": "error", "warning": "warning"}
+
+
+class ExecutorLike(Protocol):
+    def submit(self, action: RunResourceOp) -> None: ...
+    def reannounce(self, group) -> None: ...
+
+
+class Runtime:
+    def __init__(self, cluster: Cluster, *, send_bytes: Callable[[bytes], None],
+                 executor: ExecutorLike, save_generation: Callable[[int], None],
+                 on_status: Callable[[str], None] | None = None) -> None:
+        self.cluster = cluster
+        self.config: ClusterConfig = cluster.config
+        self.loop = asyncio.get_running_loop()
+        self.send_bytes = send_bytes
+        self.executor = executor
+        self.save_generation = save_generation
+        self.on_status = on_status
+        self.finished: asyncio.Future = self.loop.create_future()
+        self.counters: dict[str, int] = {}
+        self.log = logs.get("hbd.runtime").bind(node=cluster.me)
+        self.drops = logs.RateLimiter(10.0, clock=self.loop.time)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._last_status_line = ""
+        self.apply_config(self.config)
+
+    def apply_config(self, config: ClusterConfig) -> None:
+        """Take the wire settings (keys, msgfmt, compression) of `config`."""
+        self.authkeys = config.authkeys
+        self.fmt = "classic" if config.hacf.msgfmt == "classic" else "netstring"
+        self.compression = CompressionPolicy.from_hacf(config.hacf)
+
+    # --- the one way in -----------------------------------------------------------
+    def feed(self, event: Event, *, now: float | None = None) -> None:
+        if self.finished.done():
+            return
+        stamp = self.loop.time() if now is None else now
+        try:
+            actions = self.cluster.handle(event, now=stamp)
+            for action in actions:
+                self._dispatch(action)
+        except Exception as exc:  # a core bug: stop rather than run on in a wrong state
+            self.log.critical("internal error in the core; exiting", error=repr(exc),
+                              event=type(event).__name__)
+            if not self.finished.done():
+                self.finished.set_exception(exc)
+            return
+        self._rearm()
+
+    def status(self) -> ClusterStatus:
+        return self.cluster.status()
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    # --- inputs from the edges ---------------------------------------------------
+    def on_datagram(self, data: bytes, medium: str, source: tuple[str, int]) -> None:
+        result = decode(data, self.authkeys)
+        if isinstance(result, Accepted):
+            self.count("packets_accepted")
+            self.feed(PacketReceived(result.message, medium))
+            return
+        reason = result.reason.value
+        self.count(f"dropped_{reason}")
+        allowed, suppressed = self.drops.allow(f"{medium}/{source[0]}/{reason}")
+        if allowed:
+            self.log.warning("dropped a datagram", medium=medium, source=source[0],
+                             reason=str(result), suppressed_since_last=suppressed)
+
+    # --- timer ----------------------------------------------------------------------
+    def _rearm(self) -> None:
+        deadline = self.cluster.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer, deadline)
+
+    def _on_timer(self, deadline: float) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.feed(TimerFired(), now=max(deadline, self.loop.time()))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # --- outputs --------------------------------------------------------------------
+    def _dispatch(self, action: Action) -> None:
+        match action:
+            case Send():
+                self._send(action)
+            case RunResourceOp():
+                self.log.info("resource operation", group=action.group, op=action.op.value,
+                              resource=action.resource.spec)
+                self.executor.submit(action)
+            case Reannounce():
+                group = self.config.group(action.group)
+                if group is not None:
+                    self.executor.reannounce(group)
+            case SaveGeneration():
+                self.save_generation(action.generation)
+            case Notice():
+                self._notice(action)
+            case ShutdownComplete():
+                self.log.info("shutdown complete")
+                if not self.finished.done():
+                    self.finished.set_result(0)
+            case _:
+                raise TypeError(f"unknown action {action!r}")
+
+    def _send(self, action: Send) -> None:
+        try:
+            data = encode(action.message, self.authkeys, fmt=self.fmt,
+                          inner_auth=self.fmt == "classic", compression=self.compression)
+        except EncodeError as exc:
+            self.count("encode_errors")
+            self.log.error("cannot encode a message; not sent", type=action.message.type,
+                           error=str(exc))
+            return
+        self.count("packets_sent")
+        self.send_bytes(data)
+
+    def _notice(self, notice: Notice) -> None:
+        level = _NOTICE_LEVELS.get(notice.kind, "info")
+        getattr(self.log, level)(notice.message, kind=notice.kind, subject=notice.subject,
+                                 **dict(notice.data))
+        if notice.kind in ("node", "group", "holder", "error") and self.on_status:
+            line = status_line(self.cluster.status())
+            if line != self._last_status_line:
+                self._last_status_line = line
+                self.on_status(line)
+
+
+def status_line(status: ClusterStatus) -> str:
+    """One line for systemd's STATUS=: role and holdings."""
+    held = status.held()
+    alive = sum(1 for n in status.nodes if n.type == "normal" and n.status.value == "active")
+    what = f"holds {', '.join(held)}" if held else "holds nothing"
+    return (f"{status.node} {status.status.value} ({status.rscstatus}); {what}; "
+            f"{alive}/{sum(1 for n in status.nodes if n.type == 'normal')} nodes active")
+
+
+def wall_offset(loop: asyncio.AbstractEventLoop) -> float:
+    """Wall-clock minus loop time, for the `ts` field peers print."""
+    return time.time() - loop.time()

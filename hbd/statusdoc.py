@@ -1,0 +1,87 @@
+"""The status document: a `ClusterStatus` as plain JSON data.
+
+`hbctl status --json` prints it, and the control socket's read verbs answer
+with it or with a slice of it. Its shape is a public interface, versioned by
+the `"schema"` key and described key by key in `docs/hbctl.md`:
+
+* the top level is this node's view of itself (`node`, `status`, ...);
+* `nodes` and `groups` are lists in the core's order (this node first, then
+  its peers, then ping nodes; groups in haresources order);
+* `links` and `counters` are objects whose key order is meaningful too;
+* `daemon` carries what only the running process knows (pid, uptime, version,
+  media counters); the runtime supplies it as `extra`.
+
+Enum values are heartbeat's own words (`active`, `dead`, `up`, ...). Pure: no
+I/O, no clock; the same status always gives the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hbd.core.status import ClusterStatus, GroupView, NodeView
+
+SCHEMA = 1
+
+# The top-level keys, in the order they appear in the document.
+TOP_KEYS = ("schema", "node", "status", "generation", "comm_up", "shutting_down", "standby",
+            "rscstatus", "nodes", "groups", "counters", "daemon")
+NODE_KEYS = ("name", "type", "status", "links", "generation", "holds", "standby", "pings",
+             "is_hbd")
+GROUP_KEYS = ("key", "primary", "state", "holder", "desired", "backups")
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def node_document(view: NodeView) -> dict[str, Any]:
+    """One entry of `nodes`."""
+    return {
+        "name": view.name,
+        "type": view.type,
+        "status": view.status.value,
+        "links": {name: status.value for name, status in view.links},
+        "generation": view.generation,
+        "holds": list(view.holds),
+        "standby": view.standby,
+        "pings": view.pings,
+        "is_hbd": view.is_hbd,
+    }
+
+
+def group_document(view: GroupView) -> dict[str, Any]:
+    """One entry of `groups`."""
+    return {
+        "key": view.key,
+        "primary": view.primary,
+        "state": view.state.value,
+        "holder": view.holder,
+        "desired": view.desired,
+        "backups": list(view.backups),
+    }
+
+
+def status_document(status: ClusterStatus, *, extra: Mapping[str, Any] = _EMPTY) -> dict[str, Any]:
+    """The whole document for `status`, with `extra` copied under `"daemon"`."""
+    return {
+        "schema": SCHEMA,
+        "node": status.node,
+        "status": status.status.value,
+        "generation": status.generation,
+        "comm_up": status.comm_up,
+        "shutting_down": status.shutting_down,
+        "standby": status.standby,
+        "rscstatus": status.rscstatus,
+        "nodes": [node_document(view) for view in status.nodes],
+        "groups": [group_document(view) for view in status.groups],
+        "counters": {name: value for name, value in status.counters},
+        "daemon": dict(extra),
+    }
+
+
+def find_node(document: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """The `nodes` entry called `name` (node names compare case-insensitively)."""
+    for node in document["nodes"]:
+        if node["name"].lower() == name.lower():
+            return node
+    return None

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         state.prepare()
         default = local_node_name(args.config_dir) if os.path.isdir(args.config_dir) else ""
         node = state.node_name(args.node, default)
+        generation, uuid = state.generation(), state.uuid()
     except (StateError, OSError) as exc:
         print(f"hbd: {exc}", file=sys.stderr)
         return 1
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning(str(problem))
     from hbd.service import Service   # imports the I/O edges only once the config is good
     try:
-        return asyncio.run(Service(config, args, state).run())
+        return asyncio.run(Service(config, args, state, generation, uuid).run())
     except KeyboardInterrupt:
         return 130
 

@@ -82,7 +82,7 @@ class Runtime:
                 self._dispatch(action)
         except Exception as exc:  # a core bug: stop rather than run on in a wrong state
             self.log.critical("internal error in the core; exiting", error=repr(exc),
-                              event=type(event).__name__)
+                              input=type(event).__name__)
             if not self.finished.done():
                 self.finished.set_exception(exc)
             return
@@ -168,8 +168,9 @@ class Runtime:
 
     def _notice(self, notice: Notice) -> None:
         level = _NOTICE_LEVELS.get(notice.kind, "info")
+        fields = {k if k not in ("event", "level") else f"{k}_" : v for k, v in notice.data}
         getattr(self.log, level)(notice.message, kind=notice.kind, subject=notice.subject,
-                                 **dict(notice.data))
+                                 **fields)
         if notice.kind in ("node", "group", "holder", "error") and self.on_status:
             line = status_line(self.cluster.status())
             if line != self._last_status_line:

@@ -47,8 +47,11 @@ def script_env(config: ClusterConfig) -> dict[str, str]:
 
 
 class Service:
-    def __init__(self, config: ClusterConfig, args: argparse.Namespace, state: StateDir) -> None:
+    def __init__(self, config: ClusterConfig, args: argparse.Namespace, state: StateDir,
+                 generation: int, uuid: bytes) -> None:
         self.config = config
+        self.generation = generation
+        self.uuid = uuid
         self.args = args
         self.state = state
         self.log = logs.get("hbd.service").bind(node=config.node_name)
@@ -97,8 +100,8 @@ class Service:
                 self.log.error("unsafe or missing resource script", problem=problem)
             return 6
         loop = asyncio.get_running_loop()
-        cluster = Cluster(self.config, generation=self.state.generation(),
-                          uuid=self.state.uuid(), now=loop.time(), rng=new_rng(),
+        cluster = Cluster(self.config, generation=self.generation,
+                          uuid=self.uuid, now=loop.time(), rng=new_rng(),
                           wall_offset=wall_offset(loop))
         executor = Executor(self.identity, self.scripts,
                             on_finished=lambda event: runtime.feed(event))

@@ -43,3 +43,28 @@ def topology():
         yield topo
     finally:
         topo.destroy()
+
+
+@pytest.fixture
+def make_lab(topology, tmp_path):
+    """Build the scenario's namespaces (`hbd.lab.cluster.Lab`); daemons stop at teardown.
+
+    On failure, the tail of each node's hbd log is printed to help the reader.
+    """
+    from hbd.lab.cluster import Lab
+
+    labs = []
+
+    def make(names=("node0", "node1", "node2"), **build):
+        lab = Lab(topology, tmp_path / f"lab{len(labs)}", tuple(names))
+        lab.build(**build)
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.stop_all()
+        for node in lab.nodes.values():
+            tail = node.log_text()[-3000:]
+            if tail:
+                print(f"===== {node.name} hbd log (tail) =====\n{tail}")

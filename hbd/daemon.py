@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     state = StateDir(args.state_dir)
     try:
         state.prepare()
+        state.lock()
         default = local_node_name(args.config_dir) if os.path.isdir(args.config_dir) else ""
         node = state.node_name(args.node, default)
         generation, uuid = state.generation(), state.uuid()

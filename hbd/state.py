@@ -87,6 +87,21 @@ class StateDir:
         except OSError as exc:
             raise StateError(f"cannot create state dir {self.path}: {exc.strerror}") from None
 
+    def lock(self) -> None:
+        """Hold an exclusive lock for this process's life: one hbd per state dir."""
+        import fcntl
+        fd = os.open(self._file("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read(self._file("lock")) or b"?"
+            raise StateError(f"another hbd (pid {holder.decode(errors='replace').strip()}) "
+                             f"runs with state dir {self.path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
     def _file(self, name: str) -> str:
         return os.path.join(self.path, name)
 

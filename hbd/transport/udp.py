@@ -1,12 +1,20 @@
 """UDP sockets for the three ha.cf media: bcast, ucast and mcast.
 
-One non-blocking IPv4 socket per ha.cf medium line, bound to the udp port
-(the mcast line's own port for mcast) with SO_REUSEADDR, so that several
-media may share a port, and SO_BINDTODEVICE, so that each socket sends and
-receives only on its interface. `open_medium()` returns the socket and the
-addresses a datagram is sent to:
+Media share sockets where the kernel would make them share datagrams anyway.
+All the bcast and ucast lines of one interface use one socket (a "link
+socket") bound to ('', udpport) with SO_BINDTODEVICE: a broadcast reaches
+every socket bound to its port, so one socket per line would hand each
+broadcast up once per line, while a unicast datagram reaches only one of
+them. Each mcast line has its own socket, bound to (GROUP, PORT) on the
+interface, so it hears only its group. Every socket sets SO_REUSEADDR (so
+that the mcast line may use the udpport too) and IP_MULTICAST_ALL=0 (so that
+it hears only groups it joined itself).
 
-* `bcast IFACE`: the interface's IPv4 broadcast address (SIOCGIFBRDADDR).
+Where a line sends (`targets()`):
+
+* `bcast IFACE`: the interface's IPv4 broadcast address (SIOCGIFBRDADDR),
+  or, when none is configured, the directed broadcast of its primary address
+  (heartbeat refuses such an interface; hbd does not need to).
 * `ucast IFACE PEER`: the peer, unless the peer is one of this node's own
   addresses (the same ha.cf is copied to every node, so it usually names
   this node too). Own is decided by a route lookup: a throwaway UDP socket
@@ -14,18 +22,18 @@ addresses a datagram is sent to:
   the peer itself as our source address, the peer is local. That sees
   secondary addresses, which SIOCGIFADDR does not, and unlike a trial
   bind() it is not fooled by `net.ipv4.ip_nonlocal_bind=1`.
-* `mcast IFACE GROUP PORT TTL LOOP`: the group on the line's port, after
-  joining it on the interface (ip_mreqn with the interface index).
+* `mcast IFACE GROUP PORT TTL LOOP`: the group on the line's port; the
+  socket joins the group on the interface (ip_mreqn with its index).
 
-Every socket sets IP_MULTICAST_ALL to 0, so that it receives only the groups
-it joined itself. Failures raise `SetupError` with the cause in words;
-`media.py` prefixes the medium. Nothing here imports pyroute2.
+Failures raise `SetupError` with the cause in words; `media.py` prefixes
+the medium. Nothing here imports pyroute2.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import ipaddress
 import os
 import socket
 import struct
@@ -33,7 +41,9 @@ from dataclasses import dataclass
 
 from hbd.config.model import Bcast, Mcast, Medium, Ucast
 
+SIOCGIFADDR = 0x8915
 SIOCGIFBRDADDR = 0x8919
+SIOCGIFNETMASK = 0x891B
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 IFNAMSIZ = 16
 
@@ -42,13 +52,12 @@ class SetupError(Exception):
     """A medium could not be opened; the message is the cause, in words."""
 
 
-@dataclass
-class Endpoint:
-    """An open socket and the addresses each datagram goes to."""
+@dataclass(frozen=True)
+class Targets:
+    """Where one medium line sends, and the ucast peers skipped as our own."""
 
-    sock: socket.socket
-    targets: tuple[tuple[str, int], ...]
-    own: tuple[tuple[str, int], ...] = ()   # ucast peers skipped as our own
+    send_to: tuple[tuple[str, int], ...]
+    own: tuple[tuple[str, int], ...] = ()
 
 
 def describe(exc: OSError, *, port: int) -> str:
@@ -87,10 +96,20 @@ def _ioctl_ipv4(iface: str, request: int) -> str | None:
 
 
 def broadcast_address(iface: str) -> str:
-    address = _ioctl_ipv4(iface, SIOCGIFBRDADDR)
-    if address is None or address == "0.0.0.0":
-        raise SetupError("interface has no IPv4 broadcast address")
-    return address
+    """The interface's broadcast address; if none is configured (`ip addr add`
+    without `brd +`), the directed broadcast of its primary address, for which
+    the kernel keeps a broadcast route anyway."""
+    configured = _ioctl_ipv4(iface, SIOCGIFBRDADDR)
+    if configured not in (None, "0.0.0.0"):
+        return configured
+    address = _ioctl_ipv4(iface, SIOCGIFADDR)
+    netmask = _ioctl_ipv4(iface, SIOCGIFNETMASK)
+    if address is None or netmask is None:
+        raise SetupError("interface has no IPv4 address")
+    network = ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
+    if network.prefixlen >= 31:
+        raise SetupError(f"interface has no IPv4 broadcast address ({network.with_prefixlen})")
+    return str(network.broadcast_address)
 
 
 def is_own_address(peer: str, *, bind_address: str = "") -> bool:
@@ -122,58 +141,58 @@ def bound_socket(iface: str, port: int, bind_address: str = "") -> socket.socket
 
 
 def _configure(sock: socket.socket, options: list[tuple[int, int, int | bytes]],
-               port: int) -> None:
+               port: int) -> socket.socket:
     try:
         for level, option, value in options:
             sock.setsockopt(level, option, value)
     except OSError as exc:
         sock.close()
         raise SetupError(describe(exc, port=port)) from None
+    return sock
 
 
-def open_bcast(medium: Bcast, port: int, bind_address: str = "") -> Endpoint:
-    target = broadcast_address(medium.iface)
-    sock = bound_socket(medium.iface, port, bind_address)
-    _configure(sock, [(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)], port)
-    return Endpoint(sock, ((target, port),))
-
-
-def open_ucast(medium: Ucast, port: int, bind_address: str = "") -> Endpoint:
+def _check_ipv4(address: str, what: str) -> bytes:
     try:
-        socket.inet_aton(medium.peer)
+        return socket.inet_aton(address)
     except OSError:
-        raise SetupError(f"peer {medium.peer} is not an IPv4 address") from None
-    sock = bound_socket(medium.iface, port, bind_address)
-    target = (medium.peer, port)
-    if is_own_address(medium.peer, bind_address=bind_address):
-        return Endpoint(sock, (), own=(target,))
-    return Endpoint(sock, (target,))
+        raise SetupError(f"{what} {address} is not an IPv4 address") from None
 
 
-def open_mcast(medium: Mcast, bind_address: str = "") -> Endpoint:
-    index = iface_index(medium.iface)
-    try:
-        group = socket.inet_aton(medium.group)
-    except OSError:
-        raise SetupError(f"group {medium.group} is not an IPv4 address") from None
-    mreqn = group + socket.inet_aton("0.0.0.0") + struct.pack("@i", index)
-    sock = bound_socket(medium.iface, medium.port, bind_address)
-    _configure(sock, [
+def targets(medium: Medium, *, port: int, bind_address: str = "") -> Targets:
+    """Where `medium` sends (checking that its interface exists)."""
+    iface_index(medium.iface)
+    match medium:
+        case Bcast():
+            return Targets(((broadcast_address(medium.iface), port),))
+        case Ucast():
+            _check_ipv4(medium.peer, "peer")
+            if is_own_address(medium.peer, bind_address=bind_address):
+                return Targets((), own=((medium.peer, port),))
+            return Targets(((medium.peer, port),))
+        case Mcast():
+            _check_ipv4(medium.group, "group")
+            return Targets(((medium.group, medium.port),))
+    raise TypeError(f"not a medium: {medium!r}")
+
+
+def socket_key(medium: Medium, *, port: int) -> tuple:
+    """Media with equal keys share one socket."""
+    if isinstance(medium, Mcast):
+        return ("mcast", medium.iface, medium.group, medium.port, medium.ttl, medium.loop)
+    return ("link", medium.iface, port)
+
+
+def open_socket(medium: Medium, *, port: int, bind_address: str = "") -> socket.socket:
+    """The socket for `medium` (a link socket for bcast and ucast)."""
+    if not isinstance(medium, Mcast):
+        sock = bound_socket(medium.iface, port, bind_address)
+        return _configure(sock, [(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)], port)
+    group = _check_ipv4(medium.group, "group")
+    mreqn = group + socket.inet_aton("0.0.0.0") + struct.pack("@i", iface_index(medium.iface))
+    sock = bound_socket(medium.iface, medium.port, medium.group)
+    return _configure(sock, [
         (socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn),
         (socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn),
         (socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, medium.ttl),
         (socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(medium.loop)),
     ], medium.port)
-    return Endpoint(sock, ((medium.group, medium.port),))
-
-
-def open_medium(medium: Medium, *, port: int, bind_address: str = "") -> Endpoint:
-    """Open one medium; raises SetupError with the cause."""
-    match medium:
-        case Bcast():
-            return open_bcast(medium, port, bind_address)
-        case Ucast():
-            return open_ucast(medium, port, bind_address)
-        case Mcast():
-            return open_mcast(medium, bind_address)
-    raise TypeError(f"not a medium: {medium!r}")

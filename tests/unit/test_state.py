@@ -52,3 +52,15 @@ def test_corrupt_generation_is_a_clear_error(tmp_path):
     (tmp_path / "hbd" / "hb_generation").write_bytes(b"banana\n")
     with pytest.raises(StateError, match="hb_generation: not a generation number"):
         state.generation()
+
+
+def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path):
+    import subprocess
+    import sys
+    first = make(tmp_path)
+    first.lock()
+    code = ("import sys; from hbd.state import StateDir, StateError\n"
+            f"s = StateDir({str(tmp_path / 'hbd')!r})\n"
+            "try:\n    s.lock()\nexcept StateError as e:\n    print(e); sys.exit(1)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 1 and "another hbd" in proc.stdout

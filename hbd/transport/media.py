@@ -1,0 +1,284 @@
+"""Media: every ha.cf medium of this node, opened together; bytes in and out.
+
+The runtime hands `Media` the media of ha.cf and gets back raw datagrams
+through `on_datagram(payload, medium_name, source)`; it sends with
+`send(data)`, which goes out on every medium. No protocol logic lives here:
+own broadcasts that the kernel loops back are delivered like any other
+datagram, and a datagram is delivered once per socket that hears it (once
+per interface for bcast and ucast, once per mcast line), as heartbeat
+delivers once per medium; the core drops its own messages and duplicates.
+
+Sockets (see `udp.py`) are read with `loop.add_reader`, up to READ_BURST
+datagrams per wake-up. The receive path is bounded twice over: a datagram
+longer than `max_datagram` is dropped (it is read into a buffer of
+`max_datagram + 1` bytes, so it is never held whole), and at most
+`queue_limit` datagrams wait for delivery; the rest are dropped. Delivery
+runs from `loop.call_soon`, DELIVER_BURST datagrams at a time, so that a
+flood cannot starve the runtime's timer. Each drop is counted.
+
+`send()` never raises for network reasons: a failure is counted and logged,
+at most once per medium and cause every LOG_PERIOD seconds, with the number
+of lines held back since the previous one.
+
+The bcast and ucast lines of one interface share a socket (see `udp.py`), so
+what is received cannot be told apart by line, only by link. `counters()`
+therefore keys the send counters by the line as written in ha.cf
+(`"sent[ucast eth2 10.160.100.31]"`) and the receive counters by the link
+name that `on_datagram` gets (`"received[eth2]"`), plus totals under the
+bare counter names and the current queue length under "queued".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from hbd.config.model import Bcast, Mcast, Medium, Ucast, medium_name
+from hbd.transport import udp
+
+log = structlog.get_logger("hbd.transport")
+
+READ_BURST = 64
+DELIVER_BURST = 64
+LOG_PERIOD = 10.0
+MAX_UDP_PAYLOAD = 65507
+SEND_COUNTERS = ("sent", "send_errors", "skipped_own")
+RECEIVE_COUNTERS = ("received", "delivered", "receive_errors", "dropped_oversize",
+                    "dropped_queue_full")
+COUNTERS = SEND_COUNTERS + RECEIVE_COUNTERS
+
+OnDatagram = Callable[[bytes, str, tuple[str, int]], None]
+
+
+class MediaError(Exception):
+    """A medium could not be opened: "bcast eth9: no such interface"."""
+
+
+def medium_label(medium: Medium) -> str:
+    """The medium as written in ha.cf, for messages and counters."""
+    match medium:
+        case Bcast(iface):
+            return f"bcast {iface}"
+        case Ucast(iface, peer):
+            return f"ucast {iface} {peer}"
+        case Mcast(iface, group, port, ttl, loop):
+            return f"mcast {iface} {group} {port} {ttl} {int(loop)}"
+    return repr(medium)
+
+
+class LogLimiter:
+    """At most one log line per (medium, cause) every `period` seconds.
+
+    A line that does get through carries `suppressed=N`, the number of lines
+    with the same key held back since the previous one.
+    """
+
+    def __init__(self, logger: Any, *, period: float = LOG_PERIOD,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._period = period
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def log(self, level: str, event: str, *, medium: str, cause: str, **fields: Any) -> bool:
+        """Log unless the same (medium, cause) was logged recently; True if logged."""
+        key = (medium, cause)
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._period:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        self._last[key] = (now, 0)
+        suppressed = last[1] if last is not None else 0
+        getattr(self._logger, level)(event, medium=medium, cause=cause,
+                                     suppressed=suppressed, **fields)
+        return True
+
+
+@dataclass(eq=False)
+class _Line:
+    """One ha.cf medium line: where it sends, and its send counters."""
+
+    label: str
+    targets: udp.Targets
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEND_COUNTERS, 0))
+
+
+@dataclass(eq=False)
+class _Channel:
+    """One socket, the lines that send through it, and its receive counters."""
+
+    name: str
+    sock: socket.socket
+    lines: list[_Line] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECEIVE_COUNTERS, 0))
+
+
+class Media:
+    """The node's heartbeat media; see the module docstring."""
+
+    def __init__(self, media: Sequence[Medium], *, port: int, on_datagram: OnDatagram,
+                 max_datagram: int = MAX_UDP_PAYLOAD, queue_limit: int = 1024,
+                 bind_address: str = "") -> None:
+        """`bind_address` is a hook for loopback tests only (several "nodes" on
+        127.0.0.x): bcast and ucast sockets bind to it instead of the wildcard
+        (mcast sockets bind to their group), and ucast counts it as this
+        node's only own address."""
+        if not 1 <= max_datagram <= MAX_UDP_PAYLOAD:
+            raise ValueError(f"max_datagram {max_datagram} must be 1..{MAX_UDP_PAYLOAD}")
+        if queue_limit < 1:
+            raise ValueError(f"queue_limit {queue_limit} must be at least 1")
+        self._media = tuple(media)
+        self._port = port
+        self._on_datagram = on_datagram
+        self._max_datagram = max_datagram
+        self._queue_limit = queue_limit
+        self._bind_address = bind_address
+        self._limiter = LogLimiter(log)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._channels: list[_Channel] = []
+        self._queue: collections.deque[tuple[_Channel, bytes, tuple[str, int]]] = (
+            collections.deque())
+        self._drain: asyncio.Handle | None = None
+        self._closed = False
+
+    # --- life cycle ------------------------------------------------------------
+    async def open(self) -> None:
+        """Open every medium, or none: raises MediaError naming the medium."""
+        if self._channels or self._closed:
+            raise RuntimeError("Media.open() called twice; make a new Media instead")
+        loop = asyncio.get_running_loop()
+        channels: dict[tuple, _Channel] = {}
+        try:
+            for medium in self._media:
+                self._open_one(medium, channels)
+        except MediaError:
+            for channel in channels.values():
+                channel.sock.close()
+            raise
+        self._loop = loop
+        self._channels = list(channels.values())
+        for channel in self._channels:
+            loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+            for line in channel.lines:
+                log.info("medium open", medium=line.label,
+                         send_to=[f"{h}:{p}" for h, p in line.targets.send_to],
+                         not_to_self=[h for h, _ in line.targets.own])
+
+    def _open_one(self, medium: Medium, channels: dict[tuple, _Channel]) -> None:
+        label = medium_label(medium)
+        port, bind = self._port, self._bind_address
+        try:
+            targets = udp.targets(medium, port=port, bind_address=bind)
+            key = udp.socket_key(medium, port=port)
+            if key not in channels:
+                sock = udp.open_socket(medium, port=port, bind_address=bind)
+                channels[key] = _Channel(medium_name(medium), sock)
+        except udp.SetupError as exc:
+            raise MediaError(f"{label}: {exc}") from None
+        channels[key].lines.append(_Line(label, targets))
+
+    async def close(self) -> None:
+        """Close every socket; datagrams still queued are discarded."""
+        self._closed = True
+        if self._drain is not None:
+            self._drain.cancel()
+            self._drain = None
+        self._queue.clear()
+        for channel in self._channels:
+            if self._loop is not None and channel.sock.fileno() >= 0:
+                self._loop.remove_reader(channel.sock.fileno())
+            channel.sock.close()
+
+    # --- sending -----------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Send `data` on every open medium; failures are counted, never raised."""
+        if self._closed:
+            return
+        for channel in self._channels:
+            for line in channel.lines:
+                line.counts["skipped_own"] += len(line.targets.own)
+                for target in line.targets.send_to:
+                    self._send(channel.sock, line, data, target)
+
+    def _send(self, sock: socket.socket, line: _Line, data: bytes,
+              target: tuple[str, int]) -> None:
+        try:
+            sock.sendto(data, target)
+        except OSError as exc:
+            line.counts["send_errors"] += 1
+            self._limiter.log("warning", "send failed", medium=line.label,
+                              cause=udp.describe(exc, port=target[1]),
+                              target=f"{target[0]}:{target[1]}")
+        else:
+            line.counts["sent"] += 1
+
+    # --- receiving -----------------------------------------------------------------
+    def _on_readable(self, channel: _Channel) -> None:
+        for _ in range(READ_BURST):
+            try:
+                data, source = channel.sock.recvfrom(self._max_datagram + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                channel.counts["receive_errors"] += 1
+                self._limiter.log("warning", "receive failed", medium=channel.name,
+                                  cause=udp.describe(exc, port=self._port))
+                return
+            self._accept(channel, data, source)
+
+    def _accept(self, channel: _Channel, data: bytes, source: tuple[str, int]) -> None:
+        channel.counts["received"] += 1
+        if len(data) > self._max_datagram:
+            channel.counts["dropped_oversize"] += 1
+            self._limiter.log("debug", "datagram dropped", medium=channel.name,
+                              cause=f"longer than {self._max_datagram} bytes",
+                              source=source[0])
+        elif len(self._queue) >= self._queue_limit:
+            channel.counts["dropped_queue_full"] += 1
+            self._limiter.log("warning", "datagram dropped", medium=channel.name,
+                              cause=f"{self._queue_limit} datagrams already waiting")
+        else:
+            self._queue.append((channel, data, source))
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._drain is None and not self._closed and self._loop is not None:
+            self._drain = self._loop.call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._drain = None
+        batch = min(DELIVER_BURST, len(self._queue))
+        if len(self._queue) > batch:
+            self._schedule_drain()
+        for _ in range(batch):
+            if not self._queue:          # closed meanwhile
+                return
+            channel, data, source = self._queue.popleft()
+            channel.counts["delivered"] += 1
+            try:
+                self._on_datagram(data, channel.name, source)
+            except BaseException:
+                if self._queue:
+                    self._schedule_drain()
+                raise
+
+    # --- views -------------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """Totals; `"<send counter>[<ha.cf line>]"`; `"<receive counter>[<link>]"`."""
+        totals = dict.fromkeys(COUNTERS, 0)
+        keyed: dict[str, int] = {}
+        for channel in self._channels:
+            for where, counts in [(channel.name, channel.counts),
+                                  *((line.label, line.counts) for line in channel.lines)]:
+                for name, value in counts.items():
+                    totals[name] += value
+                    keyed[f"{name}[{where}]"] = keyed.get(f"{name}[{where}]", 0) + value
+        return {**totals, "queued": len(self._queue), **keyed}

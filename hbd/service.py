@@ -18,7 +18,7 @@ from hbd import logs
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import ClusterConfig
-from hbd.control import ControlServer, Request
+from hbd.control import ControlServer, Request, SocketInUse
 from hbd.core.cluster import Cluster
 from hbd.core.events import LoadSampled, PingReplied, ShutdownRequested, Started
 from hbd.daemon import install_signals, new_rng, read_config
@@ -87,8 +87,11 @@ class Service:
                                  on_reply=lambda a: runtime.feed(PingReplied(a)))
             await self.pinger.open()
         os.makedirs(self.args.run_dir, mode=0o755, exist_ok=True)
+        authorizer = _authorizer(self.config)
+        for line in authorizer.unresolved:
+            self.log.warning("apiauth names an unknown user or group", problem=line)
         self.control = ControlServer(os.path.join(self.args.run_dir, "hbd.sock"),
-                                     self._answer, authorizer=_authorizer(self.config))
+                                     self._answer, authorizer=authorizer)
         await self.control.start()
 
     async def run(self) -> int:
@@ -111,7 +114,7 @@ class Service:
         self.runtime = runtime
         try:
             await self._open_edges(runtime)
-        except (MediaError, OSError) as exc:
+        except (MediaError, SocketInUse, OSError) as exc:
             self.log.error("cannot start", reason=str(exc))
             await self._close(executor)
             return 1

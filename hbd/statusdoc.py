@@ -11,13 +11,16 @@ the `"schema"` key and described key by key in `docs/hbctl.md`:
 * `daemon` carries what only the running process knows (pid, uptime, version,
   media counters); the runtime supplies it as `extra`.
 
-Enum values are heartbeat's own words (`active`, `dead`, `up`, ...). Pure: no
-I/O, no clock; the same status always gives the same document.
+Enum values are heartbeat's own words (`active`, `dead`, `up`, ...).
+`read_answer()` gives the `data` of each read verb of the control protocol,
+always the document or a slice of it. Pure: no I/O, no clock; the same status
+always gives the same document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from hbd.core.status import ClusterStatus, GroupView, NodeView
@@ -31,7 +34,7 @@ NODE_KEYS = ("name", "type", "status", "links", "generation", "holds", "standby"
              "is_hbd")
 GROUP_KEYS = ("key", "primary", "state", "holder", "desired", "backups")
 
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def node_document(view: NodeView) -> dict[str, Any]:
@@ -79,9 +82,81 @@ def status_document(status: ClusterStatus, *, extra: Mapping[str, Any] = _EMPTY)
     }
 
 
+# --- the read verbs' answers -------------------------------------------------------
+
+class NotInDocument(ValueError):
+    """A read request names something the document does not have, or nothing."""
+
+
 def find_node(document: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The `nodes` entry called `name` (node names compare case-insensitively)."""
     for node in document["nodes"]:
         if node["name"].lower() == name.lower():
             return node
     return None
+
+
+def _name_arg(verb: str, args: Mapping[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise NotInDocument(f"'{verb}' needs a {name} name (args.{name})")
+    return value
+
+
+def _node_arg(verb: str, args: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
+    name = _name_arg(verb, args, "node")
+    node = find_node(document, name)
+    if node is None:
+        known = ", ".join(n["name"] for n in document["nodes"])
+        raise NotInDocument(f"unknown node '{name}': the nodes are {known}")
+    return node
+
+
+def _pick(document: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: document[key] for key in keys}
+
+
+def _node_status(verb: str, args: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    node = _node_arg(verb, args, doc)
+    return {"node": node["name"], "type": node["type"], "status": node["status"]}
+
+
+def _links(verb: str, args: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    node = _node_arg(verb, args, doc)
+    return {"node": node["name"], "links": node["links"]}
+
+
+def _link_status(verb: str, args: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    node = _node_arg(verb, args, doc)
+    link = _name_arg(verb, args, "link")
+    if link not in node["links"]:
+        known = ", ".join(node["links"]) or "none"
+        raise NotInDocument(f"{node['name']} has no link '{link}': its links are {known}")
+    return {"node": node["name"], "link": link, "status": node["links"][link]}
+
+
+def _hbstatus(verb: str, args: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {"running": True, **_pick(doc, "node", "status", "shutting_down"),
+            "version": doc["daemon"].get("version")}
+
+
+Reader = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Any]
+
+READ_ANSWERS: dict[str, Reader] = {
+    "status": lambda verb, args, doc: dict(doc),
+    "nodes": lambda verb, args, doc: _pick(doc, "node", "nodes"),
+    "resources": lambda verb, args, doc: _pick(doc, "node", "rscstatus", "standby", "groups"),
+    "node-status": _node_status,
+    "links": _links,
+    "link-status": _link_status,
+    "rscstatus": lambda verb, args, doc: _pick(doc, "node", "rscstatus"),
+    "hbstatus": _hbstatus,
+}
+
+
+def read_answer(verb: str, args: Mapping[str, Any], document: Mapping[str, Any]) -> Any:
+    """The `data` a read verb answers with; NotInDocument for unknown names."""
+    reader = READ_ANSWERS.get(verb)
+    if reader is None:
+        raise NotInDocument(f"'{verb}' is not a read verb")
+    return reader(verb, args, document)

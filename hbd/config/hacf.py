@@ -267,7 +267,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "stonith": "no node is fenced before takeover", "stonith_host": "no node is fenced before takeover",
     "watchdog": "no watchdog device is fed",
     "respawn": "", "failfast": "the program is not started",
-    "apiauth": "hbd has no heartbeat API socket; hbctl talks to hbd's own control socket",
     "realtime": "", "rtprio": "", "memreserve": "", "coredumps": "", "coreroot": "",
     "use_logd": "hbd writes its log itself (logfile, debugfile, logfacility)",
     "conn_logd_time": "hbd does not use logd", "syslogmsgfmt": "", "log_badpack": "",

@@ -140,6 +140,14 @@ def apiauth(b: HaCfBuilder, rest: str) -> None:
             return
         ids[key] = ids[key] + tuple(v for v in value.split(",") if v)
     b.apiauth.append(ApiAuth(fields[0], ids["uid"], ids["gid"]))
+    if fields[0] not in API_CLIENTS:
+        b.warning(f"apiauth {fields[0]}: hbd has no heartbeat API for {fields[0]}, the line "
+                  f"grants nothing; only apiauth {', '.join(API_CLIENTS)} entries give "
+                  "users access to hbctl")
+
+
+# apiauth clients that mean something to hbd: who may use hbctl (see docs/hbctl.md)
+API_CLIENTS = ("hbctl", "cl_status", "hb_standby")
 
 
 def stonith(b: HaCfBuilder, rest: str) -> None:

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 UTS_DIR = "/run/hbd-lab/uts"
+WORK_DIR = "/run/hbd-lab/work"     # lab nodes' config, state and run dirs (world-traversable)
 NETNS_DIR = "/run/netns"
 IFNAMSIZ = 15
 

@@ -30,7 +30,7 @@ EXPECTED = {
         ("ha.cf", 3, W, "U+00A0 on this line and 15 more"),
         ("ha.cf", 31, W, "udpport comes after the media line 11"),
         ("ha.cf", 53, E, "Illegal directive '如果系統"),
-        ("ha.cf", 69, W, "hbd does not implement 'apiauth' yet"),
+        ("ha.cf", 69, W, "apiauth pingd: hbd has no heartbeat API for pingd"),
         ("ha.cf", 71, W, "pingd is a Pacemaker component"),
         ("ha.cf", 71, W, "respawn program /usr/local/ha/lib/heartbeat/pingd does not exist"),
         ("ha.cf", 77, E, "'crm respawn' turns on Pacemaker"),
@@ -50,14 +50,14 @@ EXPECTED = {
         ("ha.cf", 5, W, "U+00A0 on this line and 3 more"),
         ("ha.cf", 27, W, "ipfail is not needed"),
         ("ha.cf", 27, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
-        ("ha.cf", 29, W, "hbd does not implement 'apiauth' yet"),
+        ("ha.cf", 29, W, "apiauth ipfail: hbd has no heartbeat API for ipfail"),
         *AUTHKEYS],
     "node2": [
         ("ha.cf", None, E, "no communication media"),
         ("ha.cf", 5, W, "U+00A0 on this line and 2 more"),
         ("ha.cf", 25, W, "ipfail is not needed"),
         ("ha.cf", 25, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
-        ("ha.cf", 27, W, "hbd does not implement 'apiauth' yet"),
+        ("ha.cf", 27, W, "apiauth ipfail: hbd has no heartbeat API for ipfail"),
         *AUTHKEYS],
 }
 

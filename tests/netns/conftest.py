@@ -46,17 +46,23 @@ def topology():
 
 
 @pytest.fixture
-def make_lab(topology, tmp_path):
+def make_lab(topology):
     """Build the scenario's namespaces (`hbd.lab.cluster.Lab`); daemons stop at teardown.
 
     On failure, the tail of each node's hbd log is printed to help the reader.
     """
+    import shutil
+    from pathlib import Path
+
     from hbd.lab.cluster import Lab
 
     labs = []
+    # Not under pytest's tmp dir: that is private to root (0700), and tests run
+    # hbctl as an unprivileged user against the lab's sockets.
+    workdir = Path(netns.WORK_DIR) / topology.prefix
 
     def make(names=("node0", "node1", "node2"), **build):
-        lab = Lab(topology, tmp_path / f"lab{len(labs)}", tuple(names))
+        lab = Lab(topology, workdir / f"lab{len(labs)}", tuple(names))
         lab.build(**build)
         labs.append(lab)
         return lab
@@ -68,3 +74,4 @@ def make_lab(topology, tmp_path):
             tail = node.log_text()[-3000:]
             if tail:
                 print(f"===== {node.name} hbd log (tail) =====\n{tail}")
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -10,6 +10,8 @@ wait is on a condition with a deadline.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -189,9 +191,36 @@ def test_sigterm_releases_and_peer_takes_over_without_waiting_deadtime(make_lab)
 
 # --- hbctl against a running daemon --------------------------------------------------------
 
+def hbctl_as_nobody(argv):
+    """Run hbctl's main() as uid/gid 65534 in a forked child: (exit code, stdout, stderr)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop privileges, run hbctl, report, exit without cleanup
+        code = 99
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            from hbd import cli
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = cli.main(argv)
+        except BaseException as exc:  # report anything, never return into pytest
+            err.write(repr(exc))
+        os.write(write_fd, json.dumps([code, out.getvalue(), err.getvalue()]).encode())
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return tuple(json.loads(data))
+
+
 def test_hbctl_status_standby_takeover_and_errors(make_lab):
     lab = make_lab()
-    install(lab)
+    # apiauth names a user other than root: the socket is world-connectable and
+    # every request is checked against the peer's credentials.
+    install(lab, extra=["apiauth hbctl uid=daemon"])
     for name in ("node0", "node1", "node2"):
         lab[name].start()
     wait_for(lambda: holder(lab, "node1", "IPaddr::192.168.32.21") == "node0", timeout=20,
@@ -209,12 +238,9 @@ def test_hbctl_status_standby_takeover_and_errors(make_lab):
              what="node1 back to itself")
     bad = lab["node0"].hbctl("standby", "sideways")
     assert bad.returncode == 2 and "sideways" in bad.stderr
-    nobody = subprocess.run(
-        [sys.executable, "-m", "hbd.cli", "--run-dir", str(lab["node0"].run_dir), "status"],
-        capture_output=True, text=True, timeout=10, user=65534, group=65534,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert nobody.returncode == 4, nobody.stderr
-    assert "not allowed" in nobody.stderr or "permission" in nobody.stderr.lower()
+    code, _, err = hbctl_as_nobody(["--run-dir", str(lab["node0"].run_dir), "standby"])
+    assert code == 4 and "not allowed to 'standby'" in err, err
+    assert lab["node0"].hbctl("status").returncode == 0      # still serving
     lab["node2"].stop()
     stopped = lab["node2"].hbctl("status")
     assert stopped.returncode == 3 and "not running" in stopped.stderr

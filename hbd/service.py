@@ -38,7 +38,8 @@ SCRIPT_ENV_KEYS = {"logfacility": "HA_LOGFACILITY", "logfile": "HA_LOGFILE",
 
 def script_env(config: ClusterConfig) -> dict[str, str]:
     env = {"HA_D": config.config_dir, "HA_DIR": config.config_dir,
-           "HA_RCDIR": os.path.join(config.config_dir, "rc.d")}
+           "HA_RCDIR": os.path.join(config.config_dir, "rc.d"),
+           "HA_CURHOST": config.node_name}
     for attr, key in SCRIPT_ENV_KEYS.items():
         value = getattr(config.hacf, attr)
         if value:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
 from pyroute2 import AsyncIPRoute, NetlinkError
+from pyroute2.netlink.exceptions import NetlinkDumpInterrupted
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ PROTO_KERNEL = 2
 RTN_UNICAST = 1
 IFF_UP = 0x1
 GONE = (errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV)
+DUMP_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,12 @@ def errname(code: int | None) -> str:
     return errno.errorcode.get(code or 0, str(code))
 
 
-def _failure(what: str, exc: BaseException) -> NetFailure:
+def _failure(what: str, exc: NetlinkError | OSError) -> NetFailure:
     if isinstance(exc, NetlinkError):
-        code = exc.code
+        code = exc.code if isinstance(exc.code, int) and exc.code > 0 else None
         reason = os.strerror(code) if code else str(exc)
-    elif isinstance(exc, OSError):
-        code, reason = exc.errno, exc.strerror or str(exc)
     else:
-        code, reason = None, repr(exc)
+        code, reason = exc.errno, exc.strerror or str(exc)  # type: ignore[attr-defined]
     return NetFailure(code, f"{what}: {reason} ({errname(code)})" if code else f"{what}: {reason}")
 
 
@@ -123,12 +123,17 @@ class Netlink:
 
     async def _query(self, what: str,
                      call: Callable[[AsyncIPRoute], Awaitable[T]]) -> T | NetFailure:
-        try:
-            if self._ipr is None:
-                self._ipr = AsyncIPRoute()
-            return await call(self._ipr)
-        except (NetlinkError, OSError) as exc:
-            return _failure(what, exc)
+        interrupted = NetlinkDumpInterrupted()
+        for _ in range(DUMP_ATTEMPTS):
+            try:
+                if self._ipr is None:
+                    self._ipr = AsyncIPRoute()
+                return await call(self._ipr)
+            except NetlinkDumpInterrupted as exc:  # the table changed mid-dump: read again
+                interrupted = exc
+            except (NetlinkError, OSError) as exc:
+                return _failure(what, exc)
+        return _failure(what, interrupted)
 
     async def _change(self, what: str, call: Callable[[AsyncIPRoute], Awaitable[Any]],
                       ok_codes: tuple[int, ...] = ()) -> NetFailure | None:

@@ -1,0 +1,117 @@
+"""Runs hbd's `Identity` (or an ARP listener) inside a node's namespaces, for the tests.
+
+The pytest process stays in the host's namespaces; the tests start this script
+with `Node.run()` / `Node.popen()`, so netlink, AF_PACKET and sethostname all act
+inside the node.
+
+    identity_driver.py run STATE_DIR [--garp-count N] [--garp-interval S] [--mac-link-down]
+        reads a JSON list of commands on stdin and prints one JSON line per command:
+        {"op": "start"|"stop"|"status", "spec": "IPaddr::...", "group": G (optional)}
+            -> {"ok", "detail"}
+        {"op": "recover"} -> {"lines"};  {"op": "journaled"} -> {"specs"}
+        {"op": "reannounce", "specs": [...]} -> {"ok": true}
+        {"op": "hold"} -> {"held": true}, then waits to be killed (a crash, for the tests)
+
+    identity_driver.py listen-arp IFACE IP MAC TIMEOUT
+        prints {"ready": true} once listening, then {"arp": {...}} and exits 0 at the
+        first gratuitous ARP announcing IP at MAC; exits 1 after TIMEOUT seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import select
+import socket
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hbd.config.haresources import parse_resource  # noqa: E402
+from hbd.resources.garp import ETH_P_ARP, parse_arp  # noqa: E402
+from hbd.resources.identity import Identity  # noqa: E402
+
+
+def emit(payload: dict) -> None:
+    print(json.dumps(payload), flush=True)
+
+
+def resource(spec: str):
+    found, problem = parse_resource(spec)
+    if found is None:
+        raise SystemExit(f"bad spec {spec}: {problem}")
+    return found
+
+
+async def perform(identity: Identity, command: dict) -> None:
+    op = command["op"]
+    if op in ("start", "stop", "status"):
+        result = await getattr(identity, op)(resource(command["spec"]),
+                                             group=command.get("group", ""))
+        emit({"op": op, "spec": command["spec"], "ok": result.ok, "detail": result.detail})
+    elif op == "recover":
+        emit({"op": op, "lines": await identity.recover()})
+    elif op == "journaled":
+        emit({"op": op, "specs": identity.journaled()})
+    elif op == "reannounce":
+        await identity.reannounce([resource(s) for s in command["specs"]])
+        emit({"op": op, "ok": True})
+    elif op == "hold":
+        emit({"held": True})
+        await asyncio.Event().wait()
+    else:
+        raise SystemExit(f"unknown op {op}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    commands = json.loads(sys.stdin.read())
+    identity = Identity(args.state_dir, garp_count=args.garp_count,
+                        garp_interval=args.garp_interval, mac_link_down=args.mac_link_down)
+    try:
+        for command in commands:
+            await perform(identity, command)
+    finally:
+        await identity.close()
+
+
+def listen_arp(args: argparse.Namespace) -> int:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+        sock.bind((args.iface, ETH_P_ARP))
+        emit({"ready": True})
+        deadline = time.monotonic() + args.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([sock], [], [], left)[0]:
+                break
+            arp = parse_arp(sock.recv(2048))
+            if arp and arp.gratuitous and arp.sender_ip == args.ip \
+                    and arp.sender_mac == args.mac.lower():
+                emit({"arp": {"op": arp.op, "sender_mac": arp.sender_mac,
+                              "sender_ip": arp.sender_ip}})
+                return 0
+    return 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    runner = sub.add_parser("run")
+    runner.add_argument("state_dir")
+    runner.add_argument("--garp-count", type=int, default=3)
+    runner.add_argument("--garp-interval", type=float, default=0.05)
+    runner.add_argument("--mac-link-down", action="store_true")
+    listener = sub.add_parser("listen-arp")
+    for name in ("iface", "ip", "mac"):
+        listener.add_argument(name)
+    listener.add_argument("timeout", type=float)
+    args = parser.parse_args()
+    if args.mode == "listen-arp":
+        return listen_arp(args)
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

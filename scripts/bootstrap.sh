@@ -5,14 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(iproute2 nftables tcpdump)
+# iproute2/util-linux/nftables: the namespaces, cables and loss of the real-network
+# tests; heartbeat, resource-agents, cluster-glue, keepalived: real peers, agents
+# and the systems the benchmark compares with.
+DEBS=(iproute2 util-linux nftables tcpdump iputils-ping heartbeat resource-agents cluster-glue
+      keepalived)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Installing heartbeat or keepalived must not start them on this machine.
+    policy=/usr/sbin/policy-rc.d
+    created=0
+    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; created=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+    if [ "$created" = 1 ]; then rm -f "$policy"; fi
   fi
 fi
 

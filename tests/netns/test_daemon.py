@@ -31,6 +31,7 @@ MEDIA = {
     "mcast": ["mcast eth2 225.0.0.1 694 1 0"],
 }
 VIP1 = "192.168.32.21/24"
+ARP_DRIVER = os.path.join(os.path.dirname(__file__), "identity_driver.py")
 VMAC1 = "00:1e:68:1e:99:5e"
 
 
@@ -127,30 +128,36 @@ def test_standby_takes_over_vip1_identity_and_gives_it_back(make_lab):
     lab = make_lab()
     install(lab)
     client = lab.extra("client")
-    arp = client.popen(["tcpdump", "-n", "-e", "-l", "-i", "eth0", "arp"],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # A raw ARP listener in the client namespace (tests/netns/identity_driver.py),
+    # listening before anything moves; it exits at the first gratuitous ARP.
+    arp = client.popen([sys.executable, ARP_DRIVER, "listen-arp", "eth0", "192.168.32.21",
+                        VMAC1, "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert json.loads(arp.stdout.readline()) == {"ready": True}
         lab["node2"].start()
         lab["node1"].start()     # node0 is down: node1 stands in for it after initdead
         wait_for(lambda: holds_vip1_identity(lab["node1"]), timeout=20,
                  what="node1 to hold vip1's IP, MAC, hostname and route")
-        brd = json.loads(lab["node1"].ns.ip("-j", "-4", "addr", "show", "dev", "eth0"))
-        vip = [a for a in brd[0]["addr_info"] if a["local"] == "192.168.32.21"][0]
-        assert vip["prefixlen"] == 24 and vip["broadcast"] == "192.168.32.255"
-        # The client reaches the VIP, at the virtual MAC.
-        client.run(["ping", "-c", "1", "-W", "2", "192.168.32.21"])
-        assert VMAC1 in client.ip("neigh", "show", "192.168.32.21")
+        out, err = arp.communicate(timeout=10)
     finally:
-        arp.terminate()
-        out, _ = arp.communicate(timeout=5)
-    assert any("192.168.32.21" in line and VMAC1 in line.lower() for line in out.splitlines()), out
+        if arp.poll() is None:
+            arp.kill()
+            arp.wait()
+    assert arp.returncode == 0, f"the client saw no gratuitous ARP: {err}"
+    assert json.loads(out.splitlines()[-1])["arp"]["sender_mac"] == VMAC1
+    brd = json.loads(lab["node1"].ns.ip("-j", "-4", "addr", "show", "dev", "eth0"))
+    vip = [a for a in brd[0]["addr_info"] if a["local"] == "192.168.32.21"][0]
+    assert vip["prefixlen"] == 24 and vip["broadcast"] == "192.168.32.255"
+    # The client reaches the VIP, at the virtual MAC.
+    client.run(["ping", "-c", "1", "-W", "2", "192.168.32.21"])
+    assert VMAC1 in client.ip("neigh", "show", "192.168.32.21")
     # node0 comes back: auto_failback on hands vip1 back, node1 is itself again.
     lab["node0"].start()
     wait_for(lambda: own_identity(lab["node1"], "192.168.32.31/24"), timeout=20,
              what="node1 to get back its own IP, MAC, hostname and route")
-    wait_for(lambda: VIP1 in lab["node0"].addresses() and lab["node0"].mac() == VMAC1,
-             timeout=20, what="node0 to hold vip1 again")
-    assert lab["node0"].hostname() == "nodevir"
+    wait_for(lambda: VIP1 in lab["node0"].addresses() and lab["node0"].mac() == VMAC1
+             and lab["node0"].hostname() == "nodevir", timeout=20,
+             what="node0 to hold vip1 again")
     assert holder(lab, "node1", "IPaddr::192.168.32.21") == "node0"
 
 
@@ -186,13 +193,17 @@ def test_sigterm_releases_and_peer_takes_over_without_waiting_deadtime(make_lab)
     assert lab["node0"].addresses() == ["192.168.32.30/24"]     # released before exit
     assert lab["node0"].hostname() == "node0"
     wait_for(lambda: holds_vip1_identity(lab["node1"]), timeout=10, what="node1 takes vip1")
-    assert "is dead" not in lab["node1"].log_text()      # a graceful leave, not a failure
+    log = lab["node1"].log_text()
+    assert "node node0: is dead (shutdown)" in log     # a graceful leave, not a failure
+    assert "reason='deadtime'" not in log
 
 
 # --- hbctl against a running daemon --------------------------------------------------------
 
 def hbctl_as_nobody(argv):
     """Run hbctl's main() as uid/gid 65534 in a forked child: (exit code, stdout, stderr)."""
+    import grp, pwd  # noqa: E401,F401 - loaded before the child loses access to /root
+    from hbd import cli, control  # noqa: F401
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: drop privileges, run hbctl, report, exit without cleanup
@@ -202,7 +213,6 @@ def hbctl_as_nobody(argv):
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            from hbd import cli
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = cli.main(argv)
         except BaseException as exc:  # report anything, never return into pytest
@@ -276,9 +286,15 @@ def test_notify_ready_status_and_stopping(make_lab, tmp_path):
 def test_sighup_applies_logging_and_names_changes_that_need_restart(make_lab):
     lab = make_lab(("node0", "node1"))
     install(lab)
-    lab["node1"].start()
-    wait_for(lambda: holds_vip1_identity(lab["node1"]), timeout=20, what="node1 holds vip1")
     node = lab["node1"]
+    node.start()                 # alone: it stands in for node0 and node2
+
+    def held():
+        doc = node.status()
+        return doc and [g["state"] for g in doc["groups"]] == ["started", "started"]
+    wait_for(held, timeout=20, what="node1 to hold both groups")
+    addresses = sorted(node.addresses())
+    assert addresses == ["192.168.32.21/24", "192.168.32.22/24", "192.168.32.31/24"]
     logfile = node.root / "ha-log"
     hacf = (node.config_dir / "ha.cf").read_text()
     (node.config_dir / "ha.cf").write_text(
@@ -287,5 +303,5 @@ def test_sighup_applies_logging_and_names_changes_that_need_restart(make_lab):
     wait_for(lambda: logfile.exists() and "configuration reloaded" in logfile.read_text(),
              timeout=10, what="the reload to log into the new logfile")
     assert "deadtime" in node.log_text().split("need a restart")[1].splitlines()[0]
-    assert holds_vip1_identity(node)            # nothing was dropped
+    assert held() and sorted(node.addresses()) == addresses     # nothing was dropped
     assert node.running()

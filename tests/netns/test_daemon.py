@@ -305,3 +305,39 @@ def test_sighup_applies_logging_and_names_changes_that_need_restart(make_lab):
     assert "deadtime" in node.log_text().split("need a restart")[1].splitlines()[0]
     assert held() and sorted(node.addresses()) == addresses     # nothing was dropped
     assert node.running()
+
+
+def test_debian_ipaddr_and_resource_agents_ipaddr2_run_unchanged(make_lab):
+    """haresources names Debian heartbeat's resource.d/IPaddr and resource-agents'
+    IPaddr2 (class prefixes, see hbd/config/agents.py); hbd runs them as they are."""
+    lab = make_lab(("node0", "node1"))
+    install(lab)
+    node = lab["node1"]
+    (node.config_dir / "haresources").write_text(
+        "node0 heartbeat:IPaddr::192.168.32.21/24/eth0/192.168.32.255\n"
+        "node2 ocf:heartbeat:IPaddr2::ip=192.168.32.22::cidr_netmask=24::nic=eth0\n")
+    node.start(["--resource-dir", "/etc/ha.d/resource.d"])
+
+    def held():
+        doc = node.status()
+        return doc and [g["state"] for g in doc["groups"]] == ["started", "started"]
+    wait_for(held, timeout=20, what="node1 to start both script groups")
+    assert sorted(node.addresses()) == ["192.168.32.21/24", "192.168.32.22/24",
+                                        "192.168.32.31/24"]
+    assert node.stop() == 0
+    assert node.addresses() == ["192.168.32.31/24"]
+
+
+def test_bad_configuration_exits_6_and_a_missing_interface_exits_1(make_lab):
+    lab = make_lab(("node0",), service=False)
+    install(lab, haresources=False)
+    node = lab["node0"]
+    hacf = (node.config_dir / "ha.cf").read_text()
+    (node.config_dir / "ha.cf").write_text(hacf + "deadtime banana\n")
+    run = node.ns.run(node.argv(), check=False, timeout=30)
+    assert run.returncode == 6
+    assert "ha.cf:" in run.stderr and "deadtime" in run.stderr and "Traceback" not in run.stderr
+    (node.config_dir / "ha.cf").write_text(hacf.replace("bcast eth2", "bcast eth9"))
+    run = node.ns.run(node.argv(), check=False, timeout=30)
+    assert run.returncode == 1
+    assert "eth9" in run.stderr and "Traceback" not in run.stderr

@@ -40,8 +40,15 @@ TIMING_DIRECTIVES = ("keepalive", "deadtime", "warntime", "initdead", "deadping"
 MEDIA_DIRECTIVES = ("bcast", "ucast", "mcast")
 
 
+# eth0's own MACs, as conf/README.md lists them (the Remac scripts restore these)
+SERVICE_MACS = {"node0": "00:18:8b:8e:04:e2", "node1": "00:1e:68:1e:19:5e",
+                "node2": "00:1e:68:1e:16:7e"}
+
+
 def node_mac(name: str, net: int) -> str:
-    """A stable, locally administered MAC for a lab interface."""
+    """A lab interface's MAC: the scenario's own on eth0, else a stable local one."""
+    if net == 0 and name in SERVICE_MACS:
+        return SERVICE_MACS[name]
     return f"02:00:00:{net:02x}:00:{HOSTS[name]:02x}"
 
 

@@ -16,6 +16,8 @@ from hbd import daemon
 COMMANDS = {
     "check-config": ("hbd.commands.check_config",
                      "validate ha.cf, haresources and authkeys and say what the cluster will do"),
+    "lab": ("hbd.commands.lab",
+            "the source scenario in network namespaces: up, status, drill, demo, down"),
     "decode": ("hbd.commands.decode",
                "dissect heartbeat packets (raw UDP payloads or pcap files)"),
 }

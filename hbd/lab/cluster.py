@@ -146,25 +146,43 @@ class LabNode:
                                   stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         log.close()
 
+    def pid(self) -> int | None:
+        """The daemon's pid: the child we started, else the one holding the state lock."""
+        if self.proc is not None:
+            return self.proc.pid if self.proc.poll() is None else None
+        try:
+            pid = int((self.state_dir / "lock").read_text().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except (OSError, ValueError):
+            return None
+        return pid if b"hbd" in cmdline and str(self.state_dir).encode() in cmdline else None
+
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.pid() is not None
 
     def signal(self, sig: int) -> None:
-        if self.running():
-            os.kill(self.proc.pid, sig)
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, sig)
 
     def stop(self, *, timeout: float = 30.0) -> int | None:
         """SIGTERM (graceful: releases everything) and wait for the exit."""
         if not self.running():
             return self.proc.returncode if self.proc else None
         self.signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        if self.proc is not None:
+            return self.proc.wait(timeout)
+        wait_for(lambda: not self.running(), timeout=timeout, what=f"hbd on {self.name} to stop")
+        return 0
 
     def kill(self) -> None:
         """SIGKILL: the daemon dies holding whatever it holds."""
-        if self.running():
-            self.proc.kill()
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
             self.proc.wait(10)
+        else:
+            wait_for(lambda: not self.running(), timeout=10, what=f"hbd on {self.name} to die")
 
     def log_text(self) -> str:
         try:

@@ -1,0 +1,123 @@
+"""One lab on this machine, across `hbd lab` invocations.
+
+`up()` builds the scenario (cluster.py), installs the shipped `conf/node*/`
+with lab timings, starts the service on each node and hbd, waits until the
+client sees vip1 on node0 and vip2 on node2, and records what it built in
+/run/hbd-lab/<prefix>.json. `attach()` finds it again; `down()` removes every
+namespace (killing what runs inside), the work dir and the record, whatever
+state a crashed lab left. Daemons run in their own sessions, so they outlive
+the `hbd lab up` that started them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hbd.lab import netns
+from hbd.lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template)
+from hbd.lab.drills import Services
+
+PREFIX = "hbdlab"
+STATE_ROOT = "/run/hbd-lab"
+NAMES = ("node0", "node1", "node2")
+
+
+@dataclass(frozen=True)
+class Timings:
+    keepalive_ms: int = 200
+    deadtime_ms: int = 1000
+    warntime_ms: int = 600
+    initdead_ms: int = 3000
+
+    def directives(self) -> dict[str, str]:
+        return {"keepalive": f"{self.keepalive_ms}ms", "deadtime": f"{self.deadtime_ms}ms",
+                "warntime": f"{self.warntime_ms}ms", "initdead": f"{self.initdead_ms}ms",
+                "deadping": f"{self.deadtime_ms}ms"}
+
+
+@dataclass
+class Session:
+    lab: Lab
+    services: Services
+    timings: Timings
+    prefix: str = PREFIX
+    extra_hacf: list[str] = field(default_factory=list)
+
+    @property
+    def record_path(self) -> str:
+        return record_path(self.prefix)
+
+    def save(self) -> None:
+        os.makedirs(STATE_ROOT, exist_ok=True)
+        data = {"prefix": self.prefix, "workdir": str(self.lab.workdir),
+                "names": list(self.lab.names), "timings": self.timings.__dict__,
+                "extra_hacf": self.extra_hacf}
+        with open(self.record_path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+
+
+def record_path(prefix: str) -> str:
+    return os.path.join(STATE_ROOT, f"{prefix}.json")
+
+
+def install(node: LabNode, timings: Timings, extra: list[str]) -> None:
+    hacf, haresources = scenario_template(node.name)
+    node.install(render_hacf(hacf, timings=timings.directives(), extra=extra), haresources,
+                 render_authkeys("sha1", "hbd-lab-demo-key"))
+
+
+def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
+       extra_hacf: list[str] | None = None, start_hbd: bool = True) -> Session:
+    reason = netns.available()
+    if reason:
+        raise netns.NetnsError(reason)
+    down(prefix)                                   # whatever a crashed lab left behind
+    topology = netns.Topology(prefix)
+    workdir = Path(netns.WORK_DIR) / prefix
+    lab = Lab(topology, workdir, tuple(names))
+    session = Session(lab, Services(lab, str(workdir)), timings, prefix, list(extra_hacf or []))
+    try:
+        lab.build()
+        session.save()
+        for node in lab.nodes.values():
+            install(node, timings, session.extra_hacf)
+            session.services.serve(node.name)
+        if start_hbd:
+            for node in lab.nodes.values():
+                node.start()
+    except BaseException:
+        down(prefix)
+        raise
+    return session
+
+
+def attach(prefix: str = PREFIX) -> Session:
+    try:
+        with open(record_path(prefix), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise netns.NetnsError("no lab is up: run 'hbd lab up' first") from None
+    topology = netns.Topology(prefix)
+    for name in data["names"] + ["gw", "client"]:
+        topology.nodes[name] = netns.Node(f"{prefix}-{name}")
+    workdir = Path(data["workdir"])
+    lab = Lab(topology, workdir, tuple(data["names"]))
+    for name in data["names"]:
+        lab.nodes[name] = LabNode(name, topology.nodes[name], workdir / name)
+    return Session(lab, Services(lab, str(workdir)), Timings(**data["timings"]), prefix,
+                   data.get("extra_hacf", []))
+
+
+def down(prefix: str = PREFIX) -> list[str]:
+    """Remove the lab: namespaces (and every process inside), work dir, record."""
+    removed = netns.sweep(prefix)
+    shutil.rmtree(Path(netns.WORK_DIR) / prefix, ignore_errors=True)
+    try:
+        os.unlink(record_path(prefix))
+    except FileNotFoundError:
+        pass
+    return removed

@@ -1,0 +1,122 @@
+"""The source document's failure tests, each on a fresh lab (`hbd lab` machinery).
+
+Every test builds the whole scenario (node0, node1, node2, gateway, client),
+starts hbd on each node with the shipped configuration (keepalive 200 ms,
+deadtime 1 s), injects one failure and asserts on the client's view (who
+answered on the VIP, with which hostname and MAC) and on the real interfaces
+of node1 and of the primary afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hbd.lab import netns, session as sessions, timeline
+from hbd.lab.cluster import wait_for
+from hbd.lab.drills import DRILLS, VIPS, DrillRunner, HbdSystem, own_identity_problems
+from tests.netns.conftest import unique_prefix
+
+_reason = netns.available()
+
+
+@pytest.fixture
+def lab_session():
+    if _reason is not None:
+        pytest.skip(f"network namespaces unavailable here: {_reason}")
+    prefix = unique_prefix()
+    session = None
+    try:
+        session = sessions.up(prefix=prefix)
+        session.services.watch()
+        yield session
+    finally:
+        if session is not None:
+            session.services.close()
+            for node in session.lab.nodes.values():
+                tail = node.log_text()[-2000:]
+                if tail:
+                    print(f"===== {node.name} hbd log (tail) =====\n{tail}")
+        sessions.down(prefix)
+
+
+def holds_identity(lab, node, primary):
+    vip, host, mac = VIPS[primary]
+    n = lab[node]
+    return (f"{vip}/24" in n.addresses() and n.mac() == mac and n.hostname() == host)
+
+
+@pytest.mark.parametrize("primary", ["node0", "node2"])
+@pytest.mark.parametrize("drill", DRILLS)
+def test_drill(lab_session, drill, primary):
+    lab = lab_session.lab
+    runner = DrillRunner(lab, HbdSystem(lab), lab_session.services)
+    result = runner.run(drill, (primary,))
+    vip, host, mac = VIPS[primary]
+    assert result.ok, result.problems
+    # While node1 stood in, the client reached the VIP at node1 as the virtual host and MAC.
+    assert result.taker == ("node1", host, mac)
+    assert result.outage is not None and result.outage < 3.0
+    if drill == "stop":      # a graceful stop hands over without waiting for deadtime
+        assert result.outage < 1.0
+    assert result.failback_outage is not None and result.failback_outage < 1.0
+    assert result.other_outage is not None and result.other_outage < 0.2
+    # Afterwards: node1 is itself again, the primary holds its identity.
+    assert own_identity_problems(lab, "node1") == []
+    wait_for(lambda: holds_identity(lab, primary, primary), timeout=10,
+             what=f"{primary} to hold its VIP, MAC and hostname")
+
+
+def test_both_primaries_fail_together(lab_session):
+    lab = lab_session.lab
+    runner = DrillRunner(lab, HbdSystem(lab), lab_session.services)
+    result = runner.run("poweroff", ("node0", "node2"))
+    assert result.ok, result.problems
+    assert result.taker[0] == "node1"
+    assert own_identity_problems(lab, "node1") == []
+    for primary in ("node0", "node2"):
+        wait_for(lambda: holds_identity(lab, primary, primary), timeout=10,
+                 what=f"{primary} to hold its identity again")
+
+
+def test_no_false_failover_at_20_percent_loss(lab_session):
+    """nftables drops 20% of what each node receives on the heartbeat LAN, for two
+    minutes, at keepalive 200 ms / deadtime 2 s: nobody is declared dead, node1 never
+    takes anything, and the client never loses either VIP."""
+    lab = lab_session.lab
+    for name in lab.names:
+        node = lab[name]
+        hacf = (node.config_dir / "ha.cf").read_text()
+        (node.config_dir / "ha.cf").write_text(hacf.replace("deadtime 1000ms", "deadtime 2000ms")
+                                               .replace("deadping 1000ms", "deadping 2000ms"))
+        node.stop()
+    for name in lab.names:
+        lab[name].start()
+    runner = DrillRunner(lab, HbdSystem(lab), lab_session.services)
+    runner.steady(("node0", "node2"))
+    for name in lab.names:
+        lab[name].ns.run(["nft", "-f", "-"], input=(
+            "table inet hbdloss {\n chain input {\n  type filter hook input priority 0;\n"
+            '  iifname "eth2" numgen random mod 100 < 20 counter drop\n }\n}\n'))
+    start = time.monotonic()
+    end = start + 120.0
+    while time.monotonic() < end:          # bounded: two minutes of checks, one a second
+        doc = lab["node1"].status()
+        assert doc is not None
+        assert [g["state"] for g in doc["groups"]] == ["stopped", "stopped"]
+        assert {n["name"]: n["status"] for n in doc["nodes"] if n["type"] == "normal"} == {
+            "node0": "active", "node1": "active", "node2": "active"}
+        next_check = min(end, time.monotonic() + 1.0)
+        wait_for(lambda: time.monotonic() >= next_check, timeout=2, what="the next check")
+    counters = lab["node0"].ns.run(["nft", "list", "table", "inet", "hbdloss"]).stdout
+    dropped = int(counters.split("packets ")[1].split()[0])
+    assert dropped > 100            # the loss really happened
+    for name in lab.names:
+        assert "is dead" not in lab[name].log_text().split("--- start 2 ---")[1]
+    probes = lab_session.services.probes()
+    for primary, (vip, _, _) in VIPS.items():
+        mine = timeline.for_target(probes, vip)
+        gap = timeline.outage(mine, start, end)
+        assert gap is not None and gap.seconds < 0.3
+        assert {p.node for p in mine if p.ok and start <= p.t <= end} == {primary}

@@ -7,8 +7,10 @@ bootstrap:
 demo: bootstrap
 	@chmod 600 conf/node*/authkeys   # git does not keep mode 600; heartbeat and hbd insist on it
 	@for n in node0 node1 node2; do \
-	  echo "== $$n =="; .venv/bin/hbd check-config --config-dir conf/$$n --node $$n || exit 1; \
+	  .venv/bin/hbd check-config --config-dir conf/$$n --node $$n >/dev/null \
+	    || { .venv/bin/hbd check-config --config-dir conf/$$n --node $$n; exit 1; }; \
 	done
+	.venv/bin/hbd lab demo --report lab-report.html
 
 test: bootstrap
 	.venv/bin/python -m pytest -q -n 2 tests

@@ -28,9 +28,9 @@ import signal
 import sys
 
 from hbd import logs
-from hbd.config.agents import DEFAULT_OCF_ROOT, AgentDirs
-from hbd.config.load import DEFAULT_INIT_DIR, load_config, local_node_name
-from hbd.config.model import ClusterConfig, Problem, Severity
+from hbd.commands import check_config
+from hbd.config.load import local_node_name
+from hbd.config.model import ClusterConfig, Problem
 from hbd.state import StateDir, StateError
 
 EXIT_NOTCONFIGURED = 6
@@ -50,12 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="generation, UUID, identity journal (default: %(default)s)")
     group.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR",
                        help="control socket (default: %(default)s)")
-    group.add_argument("--resource-dir", metavar="DIR",
-                       help="resource scripts (default: CONFIG_DIR/resource.d)")
-    group.add_argument("--init-dir", default=DEFAULT_INIT_DIR, metavar="DIR",
-                       help="LSB init scripts (default: %(default)s)")
-    group.add_argument("--ocf-root", default=DEFAULT_OCF_ROOT, metavar="DIR",
-                       help="OCF_ROOT for ocf: agents (default: %(default)s)")
+    check_config.add_script_dir_arguments(group)
     group.add_argument("--op-timeout", type=float, default=60.0, metavar="S",
                        help="timeout of one resource script operation (default: %(default)s)")
     group.add_argument("--garp-count", type=int, default=5, metavar="N",
@@ -64,25 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="seconds between gratuitous ARPs (default: %(default)s)")
 
 
-def agent_dirs(args: argparse.Namespace) -> AgentDirs:
-    return AgentDirs(args.resource_dir or os.path.join(args.config_dir, "resource.d"),
-                     args.init_dir, args.ocf_root)
-
-
 def _print_problems(problems: list[Problem]) -> None:
     for problem in problems:
         print(problem, file=sys.stderr)
 
 
 def read_config(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, list[Problem]]:
-    if not os.path.isdir(args.config_dir):
-        return None, [Problem(args.config_dir, None, Severity.ERROR,
-                              "configuration directory not found; give it with --config-dir")]
-    try:
-        return load_config(args.config_dir, node, dirs=agent_dirs(args))
-    except (OSError, UnicodeError, ValueError) as exc:
-        return None, [Problem(args.config_dir, None, Severity.ERROR,
-                              f"cannot read the configuration: {exc}")]
+    return check_config.load(args, node)
 
 
 def run(args: argparse.Namespace) -> int:

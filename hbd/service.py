@@ -215,7 +215,7 @@ class Service:
 
 
 def _dirs(args: argparse.Namespace):
-    from hbd.daemon import agent_dirs
+    from hbd.commands.check_config import agent_dirs
     return agent_dirs(args)
 
 

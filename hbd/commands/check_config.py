@@ -24,14 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory holding ha.cf, haresources and authkeys (default: %(default)s)")
     parser.add_argument("--node", metavar="NAME",
                         help="this node's name (default: first line of DIR/nodeinfo, else uname -n)")
+    add_script_dir_arguments(parser)
+    parser.add_argument("--authkeys-owner", type=int, default=0, metavar="UID",
+                        help="uid that must own authkeys (default: 0, root)")
+
+
+def add_script_dir_arguments(parser) -> None:
+    """--resource-dir, --init-dir, --ocf-root: shared by check-config and the daemon."""
     parser.add_argument("--resource-dir", metavar="DIR",
                         help="where resource scripts are looked for first (default: DIR/resource.d)")
     parser.add_argument("--init-dir", default=DEFAULT_INIT_DIR, metavar="DIR",
                         help="where resource scripts are looked for next (default: %(default)s)")
     parser.add_argument("--ocf-root", default=DEFAULT_OCF_ROOT, metavar="DIR",
                         help="OCF_ROOT for ocf:PROVIDER:TYPE agents (default: %(default)s)")
-    parser.add_argument("--authkeys-owner", type=int, default=0, metavar="UID",
-                        help="uid that must own authkeys (default: 0, root)")
 
 
 def agent_dirs(args: argparse.Namespace) -> AgentDirs:
@@ -40,21 +45,22 @@ def agent_dirs(args: argparse.Namespace) -> AgentDirs:
     return AgentDirs(resource_dir, args.init_dir, args.ocf_root)
 
 
-def _load(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, list[Problem]]:
+def load(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, list[Problem]]:
+    """The configuration of --config-dir; problems instead of exceptions."""
     if not os.path.isdir(args.config_dir):
         return None, [Problem(args.config_dir, None, Severity.ERROR,
                               "configuration directory not found; give it with --config-dir")]
     try:
         return load_config(args.config_dir, node, dirs=agent_dirs(args),
-                           authkeys_owner=args.authkeys_owner)
+                           authkeys_owner=getattr(args, "authkeys_owner", 0))
     except (OSError, UnicodeError, ValueError) as exc:  # a bug or a race: say it plainly
         return None, [Problem(args.config_dir, None, Severity.ERROR,
-                              f"cannot check the configuration: {exc}")]
+                              f"cannot read the configuration: {exc}")]
 
 
 def run(args: argparse.Namespace) -> int:
     node = (args.node or local_node_name(args.config_dir)).lower()
-    config, problems = _load(args, node)
+    config, problems = load(args, node)
     for problem in problems:
         print(problem)
     errors = sum(p.severity is Severity.ERROR for p in problems)

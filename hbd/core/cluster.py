@@ -394,7 +394,9 @@ class Cluster:
             self.me, eligible=self.comm_up and not self.shutting_down,
             pending=not self.comm_up, holds=frozenset(self._held()),
             standby=self._standby_words(), claims=self.claims, failed=failed,
-            ping_degraded=has_pings and settled and known[self.me] < best)}
+            ping_degraded=has_pings and settled and known[self.me] < best,
+            ping_blind=has_pings and (not settled or known[self.me] == 0
+                                      or self._ping_suspect(now)))}
         for p in self.members.peers.values():
             alive = p.alive
             facts[p.name] = NodeFacts(
@@ -403,7 +405,8 @@ class Cluster:
                 and now < p.heard_at + self._pending_wait(),
                 holds=frozenset(p.holds or ()) if alive else frozenset(),
                 standby=p.standby, claims=p.claims, failed=frozenset(p.failed),
-                ping_degraded=has_pings and p.pings is not None and p.pings < best)
+                ping_degraded=has_pings and p.pings is not None and p.pings < best,
+                ping_blind=has_pings and p.pings == 0)
         return facts
 
     def _pending_wait(self) -> float:
@@ -414,6 +417,13 @@ class Cluster:
         stuck before comm-up must not keep a group down forever).
         """
         return self.config.initdead + self.config.deadtime
+
+    def _ping_suspect(self, now: float) -> bool:
+        """Our ping nodes have been silent for two keepalives while still counted
+        alive: a cut cable shows here before deadping passes. Take nothing new
+        until they answer again or are declared dead (peers' deaths race with it)."""
+        quiet = PING_SETTLE_KEEPALIVES * self.config.keepalive
+        return self.config.deadping > quiet and self.members.ping_silent(now, quiet)
 
     def _ping_settles_at(self) -> float:
         """A change in reachable ping nodes is acted on two keepalives later."""

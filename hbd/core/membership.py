@@ -116,6 +116,7 @@ class PingTarget:
     addresses: tuple[str, ...]
     dead_at: float
     status: NodeStatus = NodeStatus.INIT
+    replied_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,12 @@ class Membership:
     # --- views -------------------------------------------------------------
     def all_heard_or_dead(self) -> bool:
         return all(p.heard or p.status is NodeStatus.DEAD for p in self.peers.values())
+
+    def ping_silent(self, now: float, quiet: float) -> bool:
+        """No ping node that answered before has answered for `quiet` seconds: the
+        count may be about to drop. (False before the first reply.)"""
+        replies = [p.replied_at for p in self.pings.values() if p.replied_at is not None]
+        return bool(replies) and now - max(replies) > quiet
 
     def ping_count(self) -> int:
         """Ping nodes not (yet) declared dead: one still unanswered at start counts."""
@@ -351,6 +358,7 @@ class Membership:
             if address not in ping.addresses:
                 continue
             ping.dead_at = now + self.config.deadping
+            ping.replied_at = now
             if ping.status is not NodeStatus.PING:
                 changes.append(Change("node", ping.name, ping.status.value, "ping"))
                 if ping.status is NodeStatus.DEAD:

@@ -67,6 +67,7 @@ class NodeFacts:
     claims: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
     ping_degraded: bool = False
+    ping_blind: bool = False            # ping nodes configured, none reachable (settled)
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,13 @@ def ranking(group: ResourceGroup, nodes: tuple[str, ...], groups: tuple[Resource
     return sorted(base, key=tier)  # sorted() is stable: candidate order within a tier
 
 
-def _usable(f: NodeFacts, key: str) -> bool:
-    return f.eligible and key not in f.failed
+def _usable(f: NodeFacts, group: ResourceGroup) -> bool:
+    """Whether `f`'s node may hold `group`. A node that reaches none of its ping
+    nodes keeps its own groups but takes no other node's: it is most likely the
+    one cut off (a pulled cable), and what it took would collide when it is back."""
+    if f.ping_blind and group.primary != f.name:
+        return False
+    return f.eligible and group.key not in f.failed
 
 
 def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
@@ -100,7 +106,7 @@ def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
            auto_failback: AutoFailback) -> Decision:
     key = group.key
     order = ranking(group, nodes, groups, facts)
-    usable = [n for n in order if _usable(facts[n], key)]
+    usable = [n for n in order if _usable(facts[n], group)]
     holders = [n for n in order if key in facts[n].holds]
     holder = holders[0] if holders else None
     desired = usable[0] if usable else None

@@ -142,6 +142,10 @@ def test_cable_pulled_fails_over_after_deadtime_and_back_when_plugged(primary, k
     assert sim.now - t1 <= 2 * ka + 2 * GROUP_OP_BUDGET + 2 * LAN_DELAY[1] + SLACK, sim.report()
     sim.run_for(dt + 3 * ka)
     assert sim.held_by("node1") == [] and sim.holders(key) == [primary], sim.report()
+    # Cut off, the primary saw every peer die too, but it had lost its ping node as
+    # well: it took nothing of theirs (it would have collided on the LAN when plugged).
+    other = VIP2 if key == VIP1 else VIP1
+    assert sim.op_log(primary, "start", other, t0) == [], sim.report()
 
 
 # --- drill 3: power off, then on ---------------------------------------------------------------
@@ -202,6 +206,10 @@ def test_kernel_crash_fails_over_and_thaw_resolves_the_double_holder(primary, ke
     assert sim.now - t1 <= 2 * ka + 2 * GROUP_OP_BUDGET + 2 * LAN_DELAY[1] + SLACK, sim.report()
     sim.run_for(dt + 3 * ka)
     assert sim.held_by("node1") == [] and sim.holders(key) == [primary], sim.report()
+    # Cut off, the primary saw every peer die too, but it had lost its ping node as
+    # well: it took nothing of theirs (it would have collided on the LAN when plugged).
+    other = VIP2 if key == VIP1 else VIP1
+    assert sim.op_log(primary, "start", other, t0) == [], sim.report()
     # The thawed node did not declare its live peers dead on its stale timer.
     assert sim.notice_times(primary, "node", "node1", since=t1, status="dead") == []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 from hbd import daemon
 
@@ -23,21 +24,34 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, sub-commands other than `only` are
+    listed but their modules are not imported (the daemon stays small in memory)."""
     parser = argparse.ArgumentParser(prog="hbd", description=__doc__.splitlines()[0])
     daemon.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if only is None or name == only:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named on the command line, if any ('' when help is asked)."""
+    if any(a in ("-h", "--help") for a in argv):
+        return None
+    return next((a for a in argv if a in COMMANDS), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) and not hasattr(args, "_run"):
+        parser.error(f"cannot run {args.command}")
     try:
         return int(getattr(args, "_run", daemon.run)(args))
     except KeyboardInterrupt:

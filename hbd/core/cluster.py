@@ -111,6 +111,7 @@ class Cluster:
         self.announced: tuple | None = None
         self.announced_holds: tuple[str, ...] | None = None
         self.decisions: dict[str, Decision] = {}
+        self.decided_on: tuple[NodeFacts, ...] | None = None
         self.holder_seen: dict[str, str | None] = {}
         self.conflicts: set[str] = set()
         self.ttl = config.hacf.hopfudge + len(config.nodes) + len(config.ping_nodes)
@@ -431,10 +432,15 @@ class Cluster:
 
     def _reconcile(self, now: float) -> list[Action]:
         facts = self._facts(now)
+        # Decisions depend on the facts and the (fixed) configuration only: most
+        # events (a peer's routine status) change no fact, so reuse them.
+        same = self.decided_on == tuple(facts.values())
+        self.decided_on = tuple(facts.values())
         out: list[Action] = []
         for key, run in self.runs.items():
-            d = decide(run.group, self.me, self.config.nodes, self.config.groups, facts,
-                       self.config.auto_failback)
+            d = self.decisions[key] if same else decide(
+                run.group, self.me, self.config.nodes, self.config.groups, facts,
+                self.config.auto_failback)
             self.decisions[key] = d
             out += self._holder_notice(key, d, facts)
             if run.busy or run.state is GroupState.STOP_FAILED:

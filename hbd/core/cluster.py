@@ -109,7 +109,7 @@ class Cluster:
         self.counters: dict[str, int] = {}
         self.loadavg = "0.00 0.00 0.00 1/1 1"
         self.announced: tuple | None = None
-        self.announced_holds: tuple[str, ...] | None = None
+        self.announced_holds: tuple[tuple[str, ...], bool] | None = None
         self.decisions: dict[str, Decision] = {}
         self.decided_on: tuple[NodeFacts, ...] | None = None
         self.holder_seen: dict[str, str | None] = {}
@@ -519,14 +519,17 @@ class Cluster:
     def _announce_state(self) -> tuple:
         """Everything peers learn from our status: a change is announced at once."""
         return (self._held(), self._standby_words(), self.claims, self._failed_keys(),
-                self.members.ping_count(), self.own_status)
+                self.members.ping_count(), self.own_status, self._in_transition())
 
     def _announce(self, now: float) -> list[Action]:
         if self._announce_state() == self.announced:
             return []
         out = self._send_status(self.own_status.value, now)
-        if self.comm_up and self._held() != self.announced_holds:
-            self.announced_holds = self._held()
+        # heartbeat keeps a peer "in transition" (and delays its own shutdown) until
+        # a `resource ... isstable=1` says the last start or stop has finished.
+        holds = (self._held(), self._in_transition())
+        if self.comm_up and holds != self.announced_holds:
+            self.announced_holds = holds
             out += self._send(self._resource_message(), now)
         return out
 

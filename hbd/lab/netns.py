@@ -159,7 +159,7 @@ class Topology:
         if mac:
             _run(["ip", "-n", ns, "link", "set", ifname, "address", mac])
         if address:
-            _run(["ip", "-n", ns, "addr", "add", address, "dev", ifname])
+            _run(["ip", "-n", ns, "addr", "add", address, "brd", "+", "dev", ifname])
         _run(["ip", "-n", ns, "link", "set", ifname, "up"])
         return port
 

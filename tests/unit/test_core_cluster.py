@@ -220,3 +220,19 @@ def test_core_messages_survive_encode_and_decode():
         result = decode(encode(msg, keys), keys)
         assert isinstance(result, Accepted)
         assert result.message.without("auth") == msg
+
+
+def test_resource_message_says_isstable_1_once_a_takeover_has_finished():
+    """heartbeat holds a peer in `transition` (and delays its own shutdown) until a
+    `resource ... isstable=1` arrives; hbd sends one when its starts are done."""
+    from hbd.core.actions import RunResourceOp
+    from hbd.core.events import ResourceOpFinished
+    c, _ = boot("node1")
+    out = run_until(c, 12.0 + 6.0 + 1.0)       # node0 never heard: initdead, node1 takes over
+    ops = [a for a in out if isinstance(a, RunResourceOp)]
+    assert len(ops) == 1 and ops[0].op.value == "start"
+    started = [m for m in sends(out) if m.type == "resource"]
+    assert [(m.get("rsc_hold"), m.get("isstable")) for m in started] == [("foreign", "0")]
+    done = c.handle(ResourceOpFinished(ops[0].op_id, True), now=19.5)
+    finished = [m for m in sends(done) if m.type == "resource"]
+    assert [(m.get("rsc_hold"), m.get("isstable")) for m in finished] == [("foreign", "1")]

@@ -161,6 +161,8 @@ class Cluster:
         if self.members.pings and self._ping_settles_at() > self.members.last_now:
             times.append(self._ping_settles_at())
         for peer in self.members.peers.values():
+            if peer.holds is None and peer.holds_wait_until is not None:
+                times.append(peer.holds_wait_until)
             if peer.alive and not peer.active and peer.heard_at is not None:
                 wait_until = peer.heard_at + self._pending_wait()
                 if wait_until > self.members.last_now:   # an expired wait asks for nothing
@@ -268,8 +270,12 @@ class Cluster:
             peer.failed = _keys(msg.get("hbd_fail"))
             pings = msg.get("hbd_ping")
             peer.pings = int(pings) if pings and pings.isdigit() else None
-        elif peer.holds is None and not peer.is_hbd and peer.active:
-            peer.holds = ()  # a heartbeat peer that became active: holdings via `resource`
+        elif (peer.holds is None and not peer.is_hbd and peer.active
+              and peer.holds_wait_until is None):
+            # A heartbeat peer: its holdings come in a `resource` message (it answers
+            # our `starting` at once). Until then it may hold any group: wait.
+            peer.holds_wait_until = now + self.config.deadtime
+            return self._changes(changes) + self._send(Message.of(("t", "starting")), now)
         return self._changes(changes)
 
     def _handle_ns(self, peer: mb.Peer, msg: Message, now: float) -> list[Action]:
@@ -353,6 +359,12 @@ class Cluster:
     # === timers ====================================================================
     def _timers(self, now: float) -> list[Action]:
         out = self._changes(self.members.expire(now))
+        for peer in self.members.peers.values():
+            if (peer.holds is None and peer.holds_wait_until is not None
+                    and now >= peer.holds_wait_until):
+                peer.holds = ()
+                out.append(Notice("warning", peer.name, f"{peer.name} did not say what it "
+                                  "holds (no resource message); taking it as nothing"))
         for peer, seq in self.members.rexmit_due(now):
             out += self._send(Message.of(("t", "NS_rexmit"), ("dest", peer.name),
                                          ("firstseq", str(seq)), ("lastseq", str(seq))), now)
@@ -400,14 +412,18 @@ class Cluster:
                                       or self._ping_suspect(now)))}
         for p in self.members.peers.values():
             alive = p.alive
+            # a heartbeat peer that has not said what it holds yet: it may rank for
+            # groups (so a holder can hand its group back before heartbeat decides
+            # what to acquire), but nobody starts anything until it has said
+            unknown = alive and p.holds is None and p.holds_wait_until is not None
             facts[p.name] = NodeFacts(
-                p.name, eligible=alive and p.active and p.holds is not None,
+                p.name, eligible=alive and p.active and (p.holds is not None or unknown),
                 pending=alive and not p.active and p.heard_at is not None
                 and now < p.heard_at + self._pending_wait(),
                 holds=frozenset(p.holds or ()) if alive else frozenset(),
                 standby=p.standby, claims=p.claims, failed=frozenset(p.failed),
                 ping_degraded=has_pings and p.pings is not None and p.pings < best,
-                ping_blind=has_pings and p.pings == 0)
+                ping_blind=has_pings and p.pings == 0, holds_unknown=unknown)
         return facts
 
     def _pending_wait(self) -> float:

@@ -90,6 +90,9 @@ class Peer:
     failed: tuple[str, ...] = ()
     pings: int | None = None
     is_hbd: bool = False
+    # a heartbeat peer's holdings are unknown until its `resource` message; wait
+    # for it at most until this instant, then take them as "none"
+    holds_wait_until: float | None = None
 
     @property
     def alive(self) -> bool:
@@ -104,6 +107,7 @@ class Peer:
         self.missing.clear()
         self.last_status_seq = None
         self.holds = None
+        self.holds_wait_until = None
         self.standby = frozenset()
         self.claims = frozenset()
         self.failed = ()
@@ -306,6 +310,7 @@ class Membership:
         peer.heard_at = None
         peer.missing.clear()
         peer.holds = ()
+        peer.holds_wait_until = None
         for medium, link in peer.links.items():
             if link.status is LinkStatus.UP:
                 link.status = LinkStatus.DEAD

@@ -68,6 +68,7 @@ class NodeFacts:
     failed: frozenset[str] = frozenset()
     ping_degraded: bool = False
     ping_blind: bool = False            # ping nodes configured, none reachable (settled)
+    holds_unknown: bool = False         # a heartbeat peer that has not said what it holds
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
             if sticky:
                 desired = sticky[0]
     mine = facts[me]
+    if key not in mine.holds and any(f.holds_unknown for n, f in facts.items() if n != me):
+        return Decision(False, desired, holder)    # it may hold this group: ask first
     if key in mine.holds:
         better = [n for n in holders if n != me and order.index(n) < order.index(me)]
         want = not better and (desired is None or desired == me)

@@ -163,6 +163,34 @@ def test_heartbeat_standby_takes_over_when_hbd_primary_goes(make_lab, heartbeat_
         assert "node node0: is dead" in log and VIP1 in lab["node0"].addresses()
 
 
+def test_returning_hbd_primary_never_starts_what_heartbeat_holds(make_lab, heartbeat_on):
+    """heartbeat's standby took vip1; hbd's node0 comes back. hbd does not start vip1
+    before heartbeat has said what it holds, and then leaves it there (heartbeat hands a
+    group back only through its failback handshake, which hbd does not speak yet; see
+    docs/interop.md): one holder at every moment, no failback."""
+    lab = make_lab()
+    hb = heartbeat_on(lab["node1"])
+    install(lab, hb)
+    start(lab, hb, hbd_holds=[("node0", VIP1), ("node2", VIP2)])
+    assert lab["node0"].stop() == 0
+    wait_for(lambda: holders_of(lab, VIP1) == ["node1"], timeout=15,
+             what="heartbeat on node1 to take vip1")
+    wait_for(lambda: "mach_down takeover complete for node node0" in hb.log_text(),
+             timeout=15, what="heartbeat to finish its takeover")
+    lab["node0"].start()
+    seen = []
+
+    def knows_holder():
+        seen.append(holders_of(lab, VIP1))
+        return holder(lab, "node0") == "node1"
+    wait_for(knows_holder, timeout=15, what="node0 to learn that node1 holds vip1")
+    wait_for(lambda: lab.active_view("node0").get("node1") == "active", timeout=5,
+             what="node0 to see node1 active")
+    assert all(now == ["node1"] for now in seen), seen
+    assert holders_of(lab, VIP1) == ["node1"]
+    assert "node1 did not say what it holds" not in lab["node0"].log_text()
+
+
 # --- groups: hbd as the standby for a heartbeat primary ---------------------------------------
 
 def test_hbd_standby_takes_over_from_heartbeat_primary_and_hands_back(make_lab, heartbeat_on):

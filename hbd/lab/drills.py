@@ -66,6 +66,10 @@ class HbdSystem:
     def running(self, node: str) -> bool:
         return self.lab[node].running()
 
+    def pids(self, node: str) -> list[int]:
+        pid = self.lab[node].pid()
+        return [pid] if pid else []
+
 
 @dataclass
 class DrillResult:

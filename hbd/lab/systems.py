@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hbd.lab.cluster import CONF_ROOT, Lab, render_authkeys, render_hacf, scenario_template
+from hbd.lab.drills import HbdSystem
 from hbd.lab.heartbeat import HeartbeatDaemon
 from hbd.lab.keepalived import KeepalivedDaemon, advert_for_deadtime
 from hbd.lab.session import Timings, install as install_hbd
@@ -23,33 +24,35 @@ KEY = "hbd-lab-demo-key"
 
 
 @dataclass
-class HbdAdapter:
-    lab: Lab
-    name: str = "hbd"
-
+class HbdAdapter(HbdSystem):
     def install(self, timings: Timings) -> None:
         for node in self.lab.nodes.values():
             install_hbd(node, timings, [])
 
+
+@dataclass
+class _DaemonAdapter:
+    """start / stop / running / pids delegated to one daemon object per node."""
+
+    lab: Lab
+    daemons: dict = field(default_factory=dict)
+
     def start(self, node: str) -> None:
-        self.lab[node].start()
+        self.daemons[node].start()
 
     def stop(self, node: str) -> None:
-        self.lab[node].stop()
+        self.daemons[node].stop()
 
     def running(self, node: str) -> bool:
-        return self.lab[node].running()
+        return self.daemons[node].running()
 
     def pids(self, node: str) -> list[int]:
-        pid = self.lab[node].pid()
-        return [pid] if pid else []
+        return self.daemons[node].pids()
 
 
 @dataclass
-class HeartbeatAdapter:
-    lab: Lab
+class HeartbeatAdapter(_DaemonAdapter):
     name: str = "heartbeat"
-    daemons: dict[str, HeartbeatDaemon] = field(default_factory=dict)
 
     def install(self, timings: Timings) -> None:
         for name, node in self.lab.nodes.items():
@@ -62,25 +65,11 @@ class HeartbeatAdapter:
                            scripts=scripts)
             self.daemons[name] = daemon
 
-    def start(self, node: str) -> None:
-        self.daemons[node].start()
-
-    def stop(self, node: str) -> None:
-        self.daemons[node].stop()
-
-    def running(self, node: str) -> bool:
-        return self.daemons[node].running()
-
-    def pids(self, node: str) -> list[int]:
-        return self.daemons[node].pids()
-
 
 @dataclass
-class KeepalivedAdapter:
-    lab: Lab
+class KeepalivedAdapter(_DaemonAdapter):
     name: str = "keepalived"
     advert: float = 1.0
-    daemons: dict[str, KeepalivedDaemon] = field(default_factory=dict)
 
     def install(self, timings: Timings) -> None:
         self.advert = advert_for_deadtime(timings.deadtime_ms / 1000)
@@ -88,18 +77,6 @@ class KeepalivedAdapter:
             daemon = KeepalivedDaemon(node)
             daemon.install_scenario(advert=self.advert)
             self.daemons[name] = daemon
-
-    def start(self, node: str) -> None:
-        self.daemons[node].start()
-
-    def stop(self, node: str) -> None:
-        self.daemons[node].stop()
-
-    def running(self, node: str) -> bool:
-        return self.daemons[node].running()
-
-    def pids(self, node: str) -> list[int]:
-        return self.daemons[node].pids()
 
 
 ADAPTERS = {"hbd": HbdAdapter, "heartbeat": HeartbeatAdapter, "keepalived": KeepalivedAdapter}

@@ -275,7 +275,10 @@ class Cluster:
             # A heartbeat peer: its holdings come in a `resource` message (it answers
             # our `starting` at once). Until then it may hold any group: wait.
             peer.holds_wait_until = now + self.config.deadtime
-            return self._changes(changes) + self._send(Message.of(("t", "starting")), now)
+            # heartbeat answers `starting` with its `resource`, and marks us unstable
+            # until our next `resource`: send ours right behind it.
+            return (self._changes(changes) + self._send(Message.of(("t", "starting")), now)
+                    + self._send(self._resource_message(), now))
         return self._changes(changes)
 
     def _handle_ns(self, peer: mb.Peer, msg: Message, now: float) -> list[Action]:

@@ -95,9 +95,10 @@ def ranking(group: ResourceGroup, nodes: tuple[str, ...], groups: tuple[Resource
 
 def _usable(f: NodeFacts, group: ResourceGroup) -> bool:
     """Whether `f`'s node may hold `group`. A node that reaches none of its ping
-    nodes keeps its own groups but takes no other node's: it is most likely the
-    one cut off (a pulled cable), and what it took would collide when it is back."""
-    if f.ping_blind and group.primary != f.name:
+    nodes keeps what it holds and may start its own groups, but starts no other
+    node's: it is most likely the one cut off (a pulled cable), and what it took
+    would collide when it is back."""
+    if f.ping_blind and group.primary != f.name and group.key not in f.holds:
         return False
     return f.eligible and group.key not in f.failed
 

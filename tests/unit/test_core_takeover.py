@@ -172,3 +172,25 @@ def test_failed_stop_retries_then_stays_held():
     assert outcomes[:-1] == ["retry"] * (STOP_RETRIES - 1)
     assert outcomes[-1] == "stop_failed"
     assert run.state is GroupState.STOP_FAILED and run.state.holding
+
+
+def test_ping_blind_node_takes_no_other_nodes_group_but_keeps_what_it_holds():
+    # node0 (primary of vip1) is dead; node1 is cut off from its ping node: it does
+    # not take vip1 (it is probably the one cut off); node2 does instead.
+    f = facts(node0={"eligible": False}, node1={"ping_blind": True})
+    assert not wants("node1", f).want
+    assert wants("node2", f).want
+    # Already holding vip1 (auto_failback off keeps it there), node1 keeps it while
+    # blind: losing the gateway for a moment must not force a failback.
+    f = facts(node1={"ping_blind": True, "holds": frozenset({VIP1.key})})
+    assert wants("node1", f, afb=OFF).want and wants("node1", f, afb=OFF).desired == "node1"
+    # Its own groups it may still start.
+    f = facts(node2={"ping_blind": True})
+    assert wants("node2", f, group=VIP2).want
+
+
+def test_heartbeat_peer_with_unknown_holdings_blocks_new_starts():
+    f = facts(node1={"holds_unknown": True})
+    assert not wants("node0", f).want                # it may hold vip1: ask first
+    f = facts(node1={"holds_unknown": True}, node0={"holds": frozenset({VIP1.key})})
+    assert wants("node0", f).want                    # what one holds is kept

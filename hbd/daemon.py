@@ -29,6 +29,7 @@ import sys
 
 from hbd import logs
 from hbd.commands import check_config
+from hbd.control import DEFAULT_RUN_DIR
 from hbd.config.load import local_node_name
 from hbd.config.model import ClusterConfig, Problem
 from hbd.state import StateDir, StateError
@@ -36,7 +37,6 @@ from hbd.state import StateDir, StateError
 EXIT_NOTCONFIGURED = 6
 DEFAULT_CONFIG_DIR = "/etc/ha.d"
 DEFAULT_STATE_DIR = "/var/lib/hbd"
-DEFAULT_RUN_DIR = "/run/hbd"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,12 +51,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR",
                        help="control socket (default: %(default)s)")
     check_config.add_script_dir_arguments(group)
-    group.add_argument("--op-timeout", type=float, default=60.0, metavar="S",
+    group.add_argument("--op-timeout", type=_positive, default=60.0, metavar="S",
                        help="timeout of one resource script operation (default: %(default)s)")
     group.add_argument("--garp-count", type=int, default=5, metavar="N",
                        help="gratuitous ARPs sent after an address or MAC moves (default: %(default)s)")
-    group.add_argument("--garp-interval", type=float, default=0.2, metavar="S",
+    group.add_argument("--garp-interval", type=_positive, default=0.2, metavar="S",
                        help="seconds between gratuitous ARPs (default: %(default)s)")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 seconds")
+    return value
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -87,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"hbd: configuration refused ({args.config_dir}); nothing started",
               file=sys.stderr)
         return EXIT_NOTCONFIGURED
+    try:
+        state.keep_node_name(config.node_name)
+    except OSError as exc:
+        print(f"hbd: cannot write to the state dir {args.state_dir}: {exc}", file=sys.stderr)
+        return 1
     for problem in logs.configure(logfile=config.hacf.logfile, debugfile=config.hacf.debugfile,
                                   logfacility=config.hacf.logfacility,
                                   debug=config.hacf.debug > 0):

@@ -22,6 +22,7 @@ import logging.handlers
 import os
 import sys
 import time
+from typing import Any, Callable
 
 import structlog
 
@@ -106,21 +107,33 @@ def get(name: str = "hbd"):
     return structlog.get_logger(name if name.startswith("hbd") else f"hbd.{name}")
 
 
-class RateLimiter:
-    """At most one line per key every `interval` seconds; counts what it held back."""
+LOG_PERIOD = 10.0
 
-    def __init__(self, interval: float = 10.0, clock=time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self.last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
 
-    def allow(self, key: str) -> tuple[bool, int]:
-        """(log now?, how many were suppressed since the last line for this key)."""
-        now = self.clock()
-        last = self.last.get(key)
-        if last is not None and now - last < self.interval:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return False, 0
-        self.last[key] = now
-        return True, self.suppressed.pop(key, 0)
+class LogLimiter:
+    """At most one log line per (medium, cause) every `period` seconds.
+
+    A line that does get through carries `suppressed=N`, the number of lines
+    with the same key held back since the previous one.
+    """
+
+    def __init__(self, logger: Any, *, period: float = LOG_PERIOD,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._period = period
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def log(self, level: str, event: str, *, medium: str, cause: str, **fields: Any) -> bool:
+        """Log unless the same (medium, cause) was logged recently; True if logged."""
+        key = (medium, cause)
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._period:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        self._last[key] = (now, 0)
+        suppressed = last[1] if last is not None else 0
+        getattr(self._logger, level)(event, medium=medium, cause=cause,
+                                     suppressed=suppressed, **fields)
+        return True

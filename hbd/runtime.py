@@ -40,6 +40,10 @@ from hbd.wire.errors import EncodeError
 _NOTICE_LEVELS = {"error": "error", "warning": "warning"}
 
 
+class ShellError(Exception):
+    """An edge failed in a way the daemon cannot run on with (disk full, ...)."""
+
+
 class ExecutorLike(Protocol):
     def submit(self, action: RunResourceOp) -> None: ...
     def reannounce(self, group) -> None: ...
@@ -59,7 +63,7 @@ class Runtime:
         self.finished: asyncio.Future = self.loop.create_future()
         self.counters: dict[str, int] = {}
         self.log = logs.get("hbd.runtime").bind(node=cluster.me)
-        self.drops = logs.RateLimiter(10.0, clock=self.loop.time)
+        self.drops = logs.LogLimiter(self.log, clock=self.loop.time)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._last_status_line = ""
@@ -80,13 +84,20 @@ class Runtime:
             actions = self.cluster.handle(event, now=stamp)
             for action in actions:
                 self._dispatch(action)
+        except ShellError as exc:
+            self.log.critical(f"{exc}; exiting")
+            self._fail(exc)
+            return
         except Exception as exc:  # a core bug: stop rather than run on in a wrong state
             self.log.critical("internal error in the core; exiting", error=repr(exc),
                               input=type(event).__name__)
-            if not self.finished.done():
-                self.finished.set_exception(exc)
+            self._fail(exc)
             return
         self._rearm()
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(exc)
 
     def status(self) -> ClusterStatus:
         return self.cluster.status()
@@ -103,10 +114,9 @@ class Runtime:
             return
         reason = result.reason.value
         self.count(f"dropped_{reason}")
-        allowed, suppressed = self.drops.allow(f"{medium}/{source[0]}/{reason}")
-        if allowed:
-            self.log.warning("dropped a datagram", medium=medium, source=source[0],
-                             reason=str(result), suppressed_since_last=suppressed)
+        # keyed on (medium, reason), not the source: spoofed sources must not grow it
+        self.drops.log("warning", "dropped a datagram", medium=medium, cause=reason,
+                       source=source[0], detail=str(result))
 
     # --- timer ----------------------------------------------------------------------
     def _rearm(self) -> None:
@@ -144,7 +154,11 @@ class Runtime:
                 if group is not None:
                     self.executor.reannounce(group)
             case SaveGeneration():
-                self.save_generation(action.generation)
+                try:
+                    self.save_generation(action.generation)
+                except OSError as exc:   # nothing may carry a generation not on disk
+                    raise ShellError(f"cannot save generation {action.generation} in the "
+                                     f"state dir: {exc.strerror or exc}") from exc
             case Notice():
                 self._notice(action)
             case ShutdownComplete():

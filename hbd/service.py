@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import time
 
@@ -18,7 +19,7 @@ from hbd import logs
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import ClusterConfig
-from hbd.control import ControlServer, Request, SocketInUse
+from hbd.control import ControlServer, Request, SocketInUse, socket_path
 from hbd.core.cluster import Cluster
 from hbd.core.events import LoadSampled, PingReplied, ShutdownRequested, Started
 from hbd.daemon import install_signals, new_rng, read_config
@@ -32,6 +33,10 @@ from hbd.transport.media import Media, MediaError
 from hbd.transport.ping import Pinger
 
 LOAD_INTERVAL = 10.0
+# ha.cf settings a reload applies to the running daemon; every other change waits
+# for a restart (the core was built with it)
+LIVE_HACF = ("logfile", "debugfile", "logfacility", "debug", "msgfmt", "compression",
+             "compression_threshold", "traditional_compression", "written")
 SCRIPT_ENV_KEYS = {"logfacility": "HA_LOGFACILITY", "logfile": "HA_LOGFILE",
                    "debugfile": "HA_DEBUGLOG"}
 
@@ -91,7 +96,7 @@ class Service:
         authorizer = _authorizer(self.config)
         for line in authorizer.unresolved:
             self.log.warning("apiauth names an unknown user or group", problem=line)
-        self.control = ControlServer(os.path.join(self.args.run_dir, "hbd.sock"),
+        self.control = ControlServer(socket_path(self.args.run_dir),
                                      self._answer, authorizer=authorizer)
         await self.control.start()
 
@@ -130,10 +135,10 @@ class Service:
             code = await runtime.finished
         except Exception:
             code = 1
-        await self._close(executor)
+        await self._close(executor, restore=code != 0)
         return code
 
-    async def _close(self, executor: Executor) -> None:
+    async def _close(self, executor: Executor, *, restore: bool = False) -> None:
         self.notifier.notify(stopping=1)
         for task in self.tasks:
             task.cancel()
@@ -144,6 +149,9 @@ class Service:
             if edge is not None:
                 await edge.close()
         await self.scripts.close()
+        if restore:   # leaving on an error: never exit holding another node's identity
+            for line in await self.identity.recover():
+                self.log.warning("restored on the way out", action=line)
         await self.identity.close()
 
     # --- periodic inputs ---------------------------------------------------------------------
@@ -169,34 +177,39 @@ class Service:
         self.runtime.feed(ShutdownRequested())
 
     def _on_hup(self) -> None:
-        self.notifier.notify(reloading=1)
-        config, problems = read_config(self.args, self.config.node_name)
-        if config is None:
-            for problem in problems:
-                self.log.error("reload refused", problem=str(problem))
-        else:
-            self._reload(config)
-        self.notifier.notify(ready=1)
+        self.notifier.notify(reloading=1, monotonic_usec=time.clock_gettime_ns(
+            time.CLOCK_MONOTONIC) // 1000)
+        try:
+            config, problems = read_config(self.args, self.config.node_name)
+            if config is None:
+                for problem in problems:
+                    self.log.error("reload refused", problem=str(problem))
+            else:
+                self._reload(config)
+        finally:
+            self.notifier.notify(ready=1)
 
     def _reload(self, new: ClusterConfig) -> None:
-        old = self.config
-        needs_restart = [name for name in ("nodes", "media", "udpport", "keepalive",
-                                           "deadtime", "warntime", "initdead", "ping_nodes",
-                                           "auto_failback")
-                         if getattr(old.hacf, name) != getattr(new.hacf, name)]
+        """Apply what can change under a running core; name what needs a restart."""
+        old = self.config           # what the core runs with
+        live = dict.fromkeys(LIVE_HACF)
+        pending = [f.name for f in dataclasses.fields(old.hacf)
+                   if f.name not in live and getattr(old.hacf, f.name) != getattr(new.hacf, f.name)]
         if old.groups != new.groups:
-            needs_restart.append("haresources")
-        if needs_restart:
+            pending.append("haresources")
+        if pending:
             self.log.warning("reload: these changes need a restart (systemctl restart hbd); "
-                             "running on with the old values", changed=", ".join(needs_restart))
+                             "running on with the old values", changed=", ".join(pending))
         for problem in logs.configure(logfile=new.hacf.logfile, debugfile=new.hacf.debugfile,
                                       logfacility=new.hacf.logfacility,
                                       debug=new.hacf.debug > 0):
             self.log.warning(problem)
+        self.runtime.apply_config(new)          # authkeys, msgfmt, compression
+        applied = [name for name in LIVE_HACF
+                   if getattr(old.hacf, name) != getattr(new.hacf, name)]
         if new.authkeys != old.authkeys:
-            self.runtime.apply_config(new)
-            self.log.info("reload: authkeys applied")
-        self.log.info("configuration reloaded")
+            applied.append("authkeys")
+        self.log.info("configuration reloaded", applied=", ".join(applied) or "nothing new")
 
     # --- hbctl ---------------------------------------------------------------------------------
     async def _answer(self, request: Request):

@@ -107,13 +107,18 @@ class StateDir:
 
     # --- node name ----------------------------------------------------------
     def node_name(self, requested: str | None, default: str) -> str:
-        """The cluster name of this node: --node, else the saved one, else `default`."""
+        """The cluster name of this node: --node, else the saved one, else `default`.
+
+        Nothing is written here: `keep_node_name()` saves it once the configuration
+        has accepted it (a mistyped --node must not stick)."""
         saved = _read(self._file("node"))
         saved_name = saved.decode("utf-8", "replace").strip().lower() if saved else ""
-        name = (requested or saved_name or default).strip().lower()
-        if name != saved_name:
+        return (requested or saved_name or default).strip().lower()
+
+    def keep_node_name(self, name: str) -> None:
+        saved = _read(self._file("node"))
+        if (saved or b"").decode("utf-8", "replace").strip().lower() != name:
             write_atomic(self._file("node"), f"{name}\n".encode())
-        return name
 
     # --- generation -----------------------------------------------------------
     def generation(self) -> int:

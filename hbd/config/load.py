@@ -32,6 +32,7 @@ from hbd.config.haresources import NATIVE_RESOURCES, parse_haresources
 from hbd.config.lexer import suggest
 from hbd.config.model import (AuthKeys, ClusterConfig, ConfigError, HaCf, Problem, ResourceGroup,
                               Severity)
+from hbd.pathsafety import unsafe_path
 
 DEFAULT_INIT_DIR = "/etc/init.d"
 FILES = ("ha.cf", "haresources", "authkeys")
@@ -108,7 +109,8 @@ def find_agent(agent: Agent, dirs: AgentDirs) -> tuple[str | None, list[str]]:
     return None, looked
 
 
-def _script_problem(name: str, looked: list[str]) -> str:
+def script_problem(name: str, looked: list[str]) -> str:
+    """Why no runnable script was found for `name` (and what to do)."""
     present = [p for p in looked if os.path.lexists(p)]
     if present:
         path = present[0]
@@ -135,9 +137,10 @@ def _script_resources(groups: Sequence[ResourceGroup]) -> dict[str, Agent]:
     return found
 
 
-def check_scripts(groups: Sequence[ResourceGroup], source: str,
-                  dirs: AgentDirs) -> list[Problem]:
-    """Every non-native resource must resolve to an executable script."""
+def check_scripts(groups: Sequence[ResourceGroup], source: str, dirs: AgentDirs,
+                  trusted_uids: Sequence[int] = (0,)) -> list[Problem]:
+    """Every non-native resource must resolve to an executable script that only a
+    trusted user can change (the daemon runs it as root)."""
     problems: list[Problem] = []
     lines = {}
     for group in groups:
@@ -146,7 +149,9 @@ def check_scripts(groups: Sequence[ResourceGroup], source: str,
     for name, agent in _script_resources(groups).items():
         path, looked = find_agent(agent, dirs)
         if path is None:
-            problems.append(_problem(source, lines[name], _script_problem(name, looked)))
+            problems.append(_problem(source, lines[name], script_problem(name, looked)))
+        elif (unsafe := unsafe_path(path, trusted_uids)) is not None:
+            problems.append(_problem(source, lines[name], f"unsafe script {path}: {unsafe}"))
         if agent.cls in (AgentClass.HEARTBEAT, AgentClass.LSB, AgentClass.OCF):
             problems.append(_problem(source, lines[name], (
                 f"'{name}' uses a Pacemaker-style class prefix that heartbeat does not "
@@ -196,8 +201,8 @@ def _load_hacf(path: str, node: str) -> tuple[HaCf | None, list[Problem]]:
     return hacf, problems + more + _check_respawn(hacf, path) + _check_node(hacf, node, path)
 
 
-def _load_haresources(path: str, hacf: HaCf | None,
-                      dirs: AgentDirs) -> tuple[tuple[ResourceGroup, ...], list[Problem]]:
+def _load_haresources(path: str, hacf: HaCf | None, dirs: AgentDirs,
+                      trusted_uids: Sequence[int] = (0,)) -> tuple[tuple[ResourceGroup, ...], list[Problem]]:
     text, problems = read_text(path, required=False)
     if text is None:
         if not problems:
@@ -205,7 +210,7 @@ def _load_haresources(path: str, hacf: HaCf | None,
                                  "groups; create it to list them", Severity.WARNING)]
         return (), problems
     groups, more = parse_haresources(text, path, hacf.nodes if hacf else None)
-    return groups, problems + more + check_scripts(groups, path, dirs)
+    return groups, problems + more + check_scripts(groups, path, dirs, trusted_uids)
 
 
 def _load_authkeys(path: str, owner_uid: int) -> tuple[AuthKeys | None, list[Problem]]:
@@ -236,7 +241,7 @@ def load_config(config_dir: str, node_name: str | None = None, *,
     paths = [os.path.join(config_dir, name) for name in FILES]
     dirs = dirs or default_dirs(config_dir)
     hacf, problems = _load_hacf(paths[0], node)
-    groups, more = _load_haresources(paths[1], hacf, dirs)
+    groups, more = _load_haresources(paths[1], hacf, dirs, (0, authkeys_owner))
     keys, key_problems = _load_authkeys(paths[2], authkeys_owner)
     problems = _sorted(problems + more + key_problems, paths)
     if hacf is None or keys is None or any(p.severity is Severity.ERROR for p in problems):

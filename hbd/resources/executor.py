@@ -53,9 +53,12 @@ class Executor:
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
+        self._keep(task)
+        return task
+
+    def _keep(self, task: asyncio.Task) -> None:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return task
 
     def submit(self, action: RunResourceOp) -> None:
         self._spawn(self._run(action))
@@ -73,8 +76,11 @@ class Executor:
                 method = {ResourceOpKind.START: self.native.start,
                           ResourceOpKind.STOP: self.native.stop,
                           ResourceOpKind.STATUS: self.native.status}[op]
-                return await asyncio.wait_for(method(resource, group=action.group),
-                                              self.native_timeout)
+                # shielded: a timeout stops the wait, never an identity change half-way
+                # (link down, MAC not yet set); the operation finishes under its lock
+                task = asyncio.ensure_future(method(resource, group=action.group))
+                self._keep(task)
+                return await asyncio.wait_for(asyncio.shield(task), self.native_timeout)
             return await self.scripts.run(resource, op, instance=instance_name(
                 action.group, action.index, resource))
         except asyncio.TimeoutError:

@@ -41,6 +41,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hbd.state import write_atomic
+
 JOURNAL_NAME = "identity.json"
 VERSION = 1
 
@@ -203,12 +205,31 @@ def _record(data: Any, cls: type) -> dict[str, Any]:
     return data
 
 
+# what a stacked setting's values look like, by kind (a MAC or hostname is a
+# string, default routes a list of route records)
+_VALUE_TYPES: dict[str, type] = {"mac": str, "hostname": str, "route": list}
+
+
+def _value(kind: str, value: Any, what: str) -> Any:
+    wanted = _VALUE_TYPES.get(kind)
+    if wanted is None:
+        raise JournalCorrupt(f"unknown setting kind '{kind}'")
+    if not isinstance(value, wanted) or (wanted is list
+                                         and not all(isinstance(v, dict) for v in value)):
+        raise JournalCorrupt(f"{what} of a {kind} setting has the wrong type")
+    return value
+
+
 def _stack(data: Any) -> Stack:
     fields = _record(data, Stack)
     pushes = [Push(**_record(p, Push)) for p in _typed(fields, "pushes", list)]
     if fields["changing"] is not None:
         _typed(fields, "changing", dict)
-    return Stack(fields["kind"], fields["key"], fields["original"], pushes, fields["changing"])
+    kind = fields["kind"]
+    _value(kind, fields["original"], "the original value")
+    for push in pushes:
+        _value(kind, push.value, "a pushed value")
+    return Stack(kind, fields["key"], fields["original"], pushes, fields["changing"])
 
 
 class JournalFile:
@@ -240,13 +261,7 @@ class JournalFile:
                 self._sync_dir()
             return
         os.makedirs(self.directory, exist_ok=True)
-        temp = f"{self.path}.tmp-{os.getpid()}"
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(journal.dumps())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.path)
-        self._sync_dir()
+        write_atomic(self.path, journal.dumps().encode("utf-8"), mode=0o600)
 
     def _move_aside(self, problem: str) -> str:
         for n in range(1, 1000):

@@ -69,10 +69,12 @@ import stat
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from hbd.config.agents import Agent, AgentClass, AgentDirs, agent_of, candidates, ocf_params
+from hbd.config.agents import Agent, AgentClass, AgentDirs, agent_of, ocf_params
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import Resource
+from hbd.config.load import find_agent, script_problem
 from hbd.core.events import ResourceOpKind
+from hbd.pathsafety import unsafe_path  # noqa: F401 - part of this module's API
 from hbd.resources.outcome import OpResult
 
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,7 +82,6 @@ DEFAULT_HA_DIR = "/etc/ha.d"
 DEFAULT_RSCTMP = "/run/resource-agents"   # resource-agents' ocf-directories default
 OUTPUT_CAP = 8192          # bytes of output kept (the tail) for failure details
 EOF_GRACE = 0.5            # seconds to wait for the pipes to close after the exit
-MAX_SYMLINKS = 40          # as the kernel's ELOOP limit
 OCF_NOT_RUNNING = 7
 OCF_MEANINGS = {
     1: "generic error", 2: "invalid or excess arguments", 3: "unimplemented action",
@@ -136,58 +137,7 @@ def status_says_running(stdout: bytes) -> bool:
     return scan.running
 
 
-# --- safety ----------------------------------------------------------------------
-
-def unsafe_path(path: str, trusted_uids: Sequence[int] = (0,)) -> str | None:
-    """Why running `path` would let an untrusted user choose the code, or None."""
-    try:
-        reason, real = _walk(os.path.abspath(path), tuple(trusted_uids), [0])
-        if reason is None and not stat.S_ISREG(os.stat(real).st_mode):
-            reason = f"{real} is not a regular file"
-    except OSError as exc:
-        return f"{exc.filename or path}: {exc.strerror}"
-    return reason
-
-
-def _walk(path: str, uids: tuple[int, ...], hops: list[int]) -> tuple[str | None, str]:
-    """Check each entry of absolute `path`, following symlinks; (problem, real path)."""
-    current = "/"
-    reason = _entry_problem("/", os.lstat("/"), uids)
-    for part in path.split("/"):
-        if reason is not None:
-            return reason, current
-        if part in ("", "."):
-            continue
-        if part == "..":
-            current = os.path.dirname(current)
-            continue
-        entry = os.path.join(current, part)
-        info = os.lstat(entry)
-        reason = _entry_problem(entry, info, uids)
-        if reason is not None or not stat.S_ISLNK(info.st_mode):
-            current = entry
-            continue
-        hops[0] += 1
-        if hops[0] > MAX_SYMLINKS:
-            return f"{path}: too many levels of symbolic links", entry
-        reason, current = _walk(os.path.join(current, os.readlink(entry)), uids, hops)
-    return reason, current
-
-
-def _entry_problem(entry: str, info: os.stat_result, uids: tuple[int, ...]) -> str | None:
-    if info.st_uid not in uids:
-        owners = " or ".join("root" if uid == 0 else f"uid {uid}" for uid in uids)
-        return f"{entry} is owned by uid {info.st_uid}, not {owners}: chown root {entry}"
-    if stat.S_ISLNK(info.st_mode):
-        return None                      # its own mode bits mean nothing
-    if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
-        return None                      # others cannot replace what we own in it
-    writers = [who for bit, who in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others"))
-               if info.st_mode & bit]
-    if not writers:
-        return None
-    flags = "".join(who[0] for who in writers)
-    return f"{entry} is writable by {' and '.join(writers)}: chmod {flags}-w {entry}"
+# --- safety: hbd/pathsafety.py (shared with check-config) ------------------------
 
 
 # --- output capture ----------------------------------------------------------------
@@ -310,15 +260,11 @@ class ScriptRunner:
             return None, "", str(exc)
         if agent.cls is AgentClass.NATIVE:
             return None, "", f"{resource.name} is native (run by hbd itself), not a script"
-        paths = candidates(agent, self._dirs)
-        for path in paths:
-            if os.path.isfile(path) and os.access(path, os.X_OK):
-                problem = unsafe_path(path, self._trusted)
-                return agent, path, (problem and f"unsafe script {path}: {problem}")
-        for path in paths:
-            if os.path.isfile(path):
-                return agent, path, f"{path} is not executable: chmod 755 {path}"
-        return agent, "", f"no script {agent.type} in {' or '.join(paths) or '(no directory)'}"
+        path, looked = find_agent(agent, self._dirs)
+        if path is None:
+            return agent, "", script_problem(resource.name, looked)
+        problem = unsafe_path(path, self._trusted)
+        return agent, path, (problem and f"unsafe script {path}: {problem}")
 
     def _command(self, agent: Agent, path: str, resource: Resource, op: ResourceOpKind,
                  instance: str) -> tuple[list[str], dict[str, str]]:

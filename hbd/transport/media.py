@@ -40,6 +40,8 @@ from typing import Any
 
 import structlog
 
+from hbd.logs import LogLimiter  # noqa: F401 - re-exported for ping.py and tests
+
 from hbd.config.model import Bcast, Mcast, Medium, Ucast, medium_name
 from hbd.transport import udp
 
@@ -47,7 +49,6 @@ log = structlog.get_logger("hbd.transport")
 
 READ_BURST = 64
 DELIVER_BURST = 64
-LOG_PERIOD = 10.0
 MAX_UDP_PAYLOAD = 65507
 SEND_COUNTERS = ("sent", "send_errors", "skipped_own")
 RECEIVE_COUNTERS = ("received", "delivered", "receive_errors", "dropped_oversize",
@@ -71,35 +72,6 @@ def medium_label(medium: Medium) -> str:
         case Mcast(iface, group, port, ttl, loop):
             return f"mcast {iface} {group} {port} {ttl} {int(loop)}"
     return repr(medium)
-
-
-class LogLimiter:
-    """At most one log line per (medium, cause) every `period` seconds.
-
-    A line that does get through carries `suppressed=N`, the number of lines
-    with the same key held back since the previous one.
-    """
-
-    def __init__(self, logger: Any, *, period: float = LOG_PERIOD,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._logger = logger
-        self._period = period
-        self._clock = clock
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def log(self, level: str, event: str, *, medium: str, cause: str, **fields: Any) -> bool:
-        """Log unless the same (medium, cause) was logged recently; True if logged."""
-        key = (medium, cause)
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last[0] < self._period:
-            self._last[key] = (last[0], last[1] + 1)
-            return False
-        self._last[key] = (now, 0)
-        suppressed = last[1] if last is not None else 0
-        getattr(self._logger, level)(event, medium=medium, cause=cause,
-                                     suppressed=suppressed, **fields)
-        return True
 
 
 @dataclass(eq=False)

@@ -170,3 +170,16 @@ def test_load_or_raise(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_or_raise(str(conf), "node0", authkeys_owner=UID, dirs=AgentDirs("", "", ""))
     assert "chmod 600" in str(info.value) and info.value.problems
+
+
+def test_a_script_others_could_change_is_refused_where_the_daemon_would(tmp_path: Path) -> None:
+    conf = make(tmp_path, haresources="node0 10.0.0.5 svc\n")
+    script = conf / "resource.d" / "svc"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    os.chmod(script, 0o755)
+    os.chmod(script.parent, 0o775)               # group-writable: anyone in it picks the code
+    config, problems = load(conf)
+    assert config is None
+    assert any(f"unsafe script {script}: {script.parent} is writable by group: chmod g-w"
+               in m for m in messages(problems)), problems

@@ -159,6 +159,14 @@ def test_journal_loads_rejects_wrongly_typed_claim():
         Journal.loads(json.dumps(data))
 
 
+def test_journal_loads_rejects_wrongly_typed_setting_values():
+    data = json.loads(sample_journal().dumps())
+    stack = data["stacks"][0]
+    stack["original"] = 12345 if stack["kind"] != "route" else "not a list"
+    with pytest.raises(JournalCorrupt, match="wrong type"):
+        Journal.loads(json.dumps(data))
+
+
 # --- the journal file -------------------------------------------------------------------
 
 def test_journal_file_round_trip_leaves_no_temporary_files(tmp_path):

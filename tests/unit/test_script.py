@@ -110,7 +110,8 @@ async def test_heartbeat_class_looks_only_in_resource_d(tree):
     script(tree / "init.d/web", "exit 0\n")
     result = await runner(tree).run(Resource("heartbeat:web"), START)
     assert not result.ok
-    assert result.detail == f"start of heartbeat:web refused: no script web in {tree}/ha.d/resource.d/web"
+    assert result.detail.startswith("start of heartbeat:web refused: resource script "
+                                    f"'heartbeat:web' not found: looked for {tree}/ha.d/resource.d/web;")
 
 
 async def test_script_without_shebang_runs_with_sh(tree):
@@ -261,7 +262,8 @@ async def test_missing_interpreter_is_a_value(tree):
 async def test_non_executable_script_is_named(tree):
     script(tree / "ha.d/resource.d/web", "exit 0\n", mode=0o644)
     problem = runner(tree).check(Resource("web"))
-    assert problem == f"{tree}/ha.d/resource.d/web is not executable: chmod 755 {tree}/ha.d/resource.d/web"
+    assert problem == (f"resource script {tree}/ha.d/resource.d/web is not executable: "
+                       f"run 'chmod 755 {tree}/ha.d/resource.d/web'")
 
 
 # --- timeouts and children ------------------------------------------------------------

@@ -16,9 +16,12 @@ def make(tmp_path, heartbeat=None):
 def test_node_name_is_fixed_at_first_start(tmp_path):
     state = make(tmp_path)
     assert state.node_name(None, "node1") == "node1"
+    assert state.node_name(None, "node7") == "node7"          # not kept until accepted
+    state.keep_node_name("node1")
     # later the hostname became "nodevir" (a takeover): the node is still node1
     assert state.node_name(None, "nodevir") == "node1"
-    assert state.node_name("Node2", "nodevir") == "node2"     # --node wins and is kept
+    assert state.node_name("Node2", "nodevir") == "node2"     # --node wins
+    state.keep_node_name("node2")
     assert state.node_name(None, "x") == "node2"
 
 

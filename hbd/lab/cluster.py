@@ -259,7 +259,7 @@ class Lab:
         for node in self.nodes.values():
             try:
                 node.stop(timeout=20)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, TimeoutError):
                 node.kill()
 
     def active_view(self, observer: str) -> dict[str, str]:

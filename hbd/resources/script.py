@@ -334,11 +334,13 @@ class ScriptRunner:
         _signal_group(proc.pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._kill_grace
-        while proc.returncode is None or _group_alive(proc.pid):
+        # the /proc scan runs in a thread, and at most every 0.2 s: a busy host must
+        # not delay the keepalives while a script is being killed
+        while proc.returncode is None or await asyncio.to_thread(_group_alive, proc.pid):
             if loop.time() >= deadline:
                 _signal_group(proc.pid, signal.SIGKILL)
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
         await proc.wait()
 
 

@@ -22,7 +22,9 @@ from tests.sim.configs import group, make_config
 
 NODES = ("alpha", "beta")
 GROUPS = (group("alpha", "IPaddr::10.0.0.5/24/eth0", "Hostname::web"),)
-TIMINGS = dict(keepalive=0.05, deadtime=0.3, warntime=0.15, initdead=0.6, ping=())
+# short keepalive, but a deadtime long enough that a loaded machine (xdist, a
+# benchmark) stalling the loop cannot look like a death
+TIMINGS = dict(keepalive=0.05, deadtime=3.0, warntime=1.5, initdead=0.6, ping=())
 
 
 class FakeExecutor:

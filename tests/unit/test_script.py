@@ -28,12 +28,26 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
+def tree(tmp_path: Path):
     for sub in ("ha.d/resource.d", "init.d", "ocf/resource.d/test"):
         (tmp_path / sub).mkdir(parents=True)
     for path in [tmp_path, *tmp_path.rglob("*")]:
         path.chmod(0o755)
-    return tmp_path
+    yield tmp_path
+    # whatever a failed test left running (scripts record their pids) is killed
+    for record in ("ha.d/pids", "ha.d/child"):
+        try:
+            pids = [int(p) for p in (tmp_path / record).read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            try:   # only if it is still ours (pids are reused)
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    cmdline = handle.read()
+                if b"sleep" in cmdline or str(tmp_path).encode() in cmdline:
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
 
 
 def dirs_of(tree: Path) -> AgentDirs:

@@ -7,6 +7,7 @@ One `Cluster`, one entry point (`feed`), one timer. Every event is stamped with
 |---|---|
 | `Send` | wire codec (auth, msgfmt, compression) -> `send_bytes` (every medium) |
 | `RunResourceOp` | `Executor.submit`; the result comes back via `call_soon(feed, ...)` |
+| `Fence` | `Fencer.fence` (cluster-glue's `stonith`); `FenceFinished` comes back the same way |
 | `Reannounce` | `Executor.reannounce` (gratuitous ARP again) |
 | `SaveGeneration` | the state dir, durably, before anything carrying it is sent |
 | `Notice` | one log line, systemd STATUS= |
@@ -28,10 +29,10 @@ from typing import Callable, Protocol
 
 from hbd import logs
 from hbd.config.model import ClusterConfig
-from hbd.core.actions import (Action, Notice, Reannounce, RunResourceOp, SaveGeneration, Send,
-                              ShutdownComplete)
+from hbd.core.actions import (Action, Fence, Notice, Reannounce, RunResourceOp, SaveGeneration,
+                              Send, ShutdownComplete)
 from hbd.core.cluster import Cluster
-from hbd.core.events import Event, PacketReceived, TimerFired
+from hbd.core.events import Event, FenceFinished, PacketReceived, TimerFired
 from hbd.core.status import ClusterStatus
 from hbd.wire.codec import Accepted, decode, encode
 from hbd.wire.compress import CompressionPolicy
@@ -52,7 +53,8 @@ class ExecutorLike(Protocol):
 class Runtime:
     def __init__(self, cluster: Cluster, *, send_bytes: Callable[[bytes], None],
                  executor: ExecutorLike, save_generation: Callable[[int], None],
-                 on_status: Callable[[str], None] | None = None) -> None:
+                 on_status: Callable[[str], None] | None = None,
+                 fence: Callable[[Fence], None] | None = None) -> None:
         self.cluster = cluster
         self.config: ClusterConfig = cluster.config
         self.loop = asyncio.get_running_loop()
@@ -60,6 +62,7 @@ class Runtime:
         self.executor = executor
         self.save_generation = save_generation
         self.on_status = on_status
+        self.fence = fence
         self.finished: asyncio.Future = self.loop.create_future()
         self.counters: dict[str, int] = {}
         self.log = logs.get("hbd.runtime").bind(node=cluster.me)
@@ -149,6 +152,13 @@ class Runtime:
                 self.log.info("resource operation", group=action.group, op=action.op.value,
                               resource=action.resource.spec)
                 self.executor.submit(action)
+            case Fence():
+                self.log.warning("STONITH", target=action.node)
+                if self.fence is None:
+                    self.loop.call_soon(self.feed, FenceFinished(
+                        action.op_id, action.node, False, "no STONITH device here"))
+                else:
+                    self.fence(action)
             case Reannounce():
                 group = self.config.group(action.group)
                 if group is not None:

@@ -24,6 +24,7 @@ from hbd.core.cluster import Cluster
 from hbd.core.events import LoadSampled, PingReplied, ShutdownRequested, Started
 from hbd.daemon import install_signals, new_rng, read_config
 from hbd.resources.executor import Executor
+from hbd.resources.fence import Fencer
 from hbd.resources.identity import Identity
 from hbd.resources.script import ScriptRunner
 from hbd.runtime import Runtime, wall_offset
@@ -70,6 +71,7 @@ class Service:
         self.pinger: Pinger | None = None
         self.control: ControlServer | None = None
         self.runtime: Runtime | None = None
+        self.fencer: Fencer | None = None
         self.tasks: list[asyncio.Task] = []
 
     # --- start-up -----------------------------------------------------------------------
@@ -114,9 +116,12 @@ class Service:
                           wall_offset=wall_offset(loop))
         executor = Executor(self.identity, self.scripts,
                             on_finished=lambda event: runtime.feed(event))
+        self.fencer = Fencer(self.config.hacf.stonith, self.config.node_name,
+                             on_finished=lambda event: runtime.feed(event))
         runtime = Runtime(cluster, send_bytes=lambda data: self.media.send(data),
                           executor=executor, save_generation=self.state.save_generation,
-                          on_status=lambda line: self.notifier.notify(status=line))
+                          on_status=lambda line: self.notifier.notify(status=line),
+                          fence=self.fencer.fence)
         self.runtime = runtime
         try:
             await self._open_edges(runtime)
@@ -149,6 +154,8 @@ class Service:
             if edge is not None:
                 await edge.close()
         await self.scripts.close()
+        if self.fencer is not None:
+            await self.fencer.close()
         if restore:   # leaving on an error: never exit holding another node's identity
             for line in await self.identity.recover():
                 self.log.warning("restored on the way out", action=line)

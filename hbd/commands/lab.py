@@ -5,7 +5,8 @@
 * `status` shows each node's daemon, addresses, MAC and hostname.
 * `drill NAME --node node0|node2` runs one of the source document's tests.
 * `demo` = up, every drill on node0 and node2, both primaries failing
-  together, a table, down. Exit 0 only if every drill met its expectation.
+  together, then the crash again with a STONITH device, a table, down. Exit 0
+  only if every drill met its expectation.
 * `down` removes everything a lab made, even after a crash of the lab itself.
 """
 
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--deadtime", type=int, default=1000, metavar="MS")
         p.add_argument("--warntime", type=int, metavar="MS", help="default: 60%% of deadtime")
         p.add_argument("--initdead", type=int, metavar="MS", help="default: 3 x deadtime")
+        p.add_argument("--stonith", action="store_true",
+                       help="give the cluster a STONITH device that powers lab nodes off")
         if name == "demo":
             p.add_argument("--report", metavar="FILE.html", help="write the drills' timelines")
             p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
@@ -48,11 +51,12 @@ def _say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def _up(args: argparse.Namespace) -> sessions.Session:
+def _up(args: argparse.Namespace, *, stonith: bool | None = None) -> sessions.Session:
     timings = _timings(args)
     _say(f"building the scenario in namespaces (keepalive {timings.keepalive_ms} ms, "
          f"deadtime {timings.deadtime_ms} ms)")
-    session = sessions.up(timings=timings)
+    session = sessions.up(timings=timings,
+                          stonith=args.stonith if stonith is None else stonith)
     session.services.watch()
     runner = DrillRunner(session.lab, HbdSystem(session.lab), session.services, progress=_say)
     _say("waiting for vip1 on node0 and vip2 on node2")
@@ -77,38 +81,56 @@ def table(results: list[DrillResult]) -> str:
                      + [f"note: {n}" for n in notes])
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _run_plan(args: argparse.Namespace, plan, *, stonith: bool, first: int, total: int):
+    """Bring a lab up, run `plan` [(drill, primaries)], take it down: (results, probes)."""
     results: list[DrillResult] = []
+    probes = []
     session = None
     try:
-        session = _up(args)
+        session = _up(args, stonith=stonith)
         runner = DrillRunner(session.lab, HbdSystem(session.lab), session.services,
                              progress=_say)
-        plan = [(drill, (node,)) for node in ("node0", "node2") for drill in DRILLS]
-        plan.append(("poweroff", ("node0", "node2")))
-        for number, (drill, primaries) in enumerate(plan, 1):
-            _say(f"drill {number}/{len(plan)}: {drill} on {' and '.join(primaries)}")
+        for number, (drill, primaries) in enumerate(plan, first):
+            what = f"{drill} on {' and '.join(primaries)}" + (" with STONITH" if stonith else "")
+            _say(f"drill {number}/{total}: {what}")
             try:
-                results.append(runner.run(drill, primaries))
+                result = runner.run(drill, primaries)
             except (TimeoutError, netns.NetnsError) as exc:
-                failed = DrillResult(drill, "+".join(primaries), "hbd")
-                failed.problems.append(str(exc))
-                results.append(failed)
-        text = table(results)
-        print("\n" + text)
-        if args.report:
-            from hbd.lab.report import render
-            with open(args.report, "w", encoding="utf-8") as handle:
-                handle.write(render(results, session.services.probes(),
-                                    title="hbd lab demo: the source scenario's failure tests",
-                                    summary=text))
-            _say(f"report written to {args.report}")
+                result = DrillResult(drill, "+".join(primaries), "hbd")
+                result.problems.append(str(exc))
+            if stonith:
+                result.drill += "+stonith"
+            results.append(result)
+        probes = session.services.probes()
     finally:
         if session is not None:
             session.services.close()
         if not args.keep:
             _say("removing the lab")
             sessions.down(sessions.PREFIX)
+    return results, probes
+
+
+def _demo(args: argparse.Namespace) -> int:
+    plan = [(drill, (node,)) for node in ("node0", "node2") for drill in DRILLS]
+    plan.append(("poweroff", ("node0", "node2")))
+    # a kernel crash again, now with a fencing device: node1 powers the hung node off first
+    fenced = [("crash", ("node0",)), ("crash", ("node2",))]
+    total = len(plan) + (0 if args.stonith else len(fenced))
+    results, probes = _run_plan(args, plan, stonith=args.stonith, first=1, total=total)
+    if not args.stonith:
+        more, more_probes = _run_plan(args, fenced, stonith=True, first=len(plan) + 1,
+                                      total=total)
+        results += more
+        probes += more_probes
+    text = table(results)
+    print("\n" + text)
+    if args.report:
+        from hbd.lab.report import render
+        with open(args.report, "w", encoding="utf-8") as handle:
+            handle.write(render(results, probes, summary=text,
+                                title="hbd lab demo: the source scenario's failure tests"))
+        _say(f"report written to {args.report}")
     met = sum(r.ok for r in results)
     _say(f"{met} of {len(results)} drills met their expectation")
     return 0 if met == len(results) else 1

@@ -264,7 +264,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "baud": _SERIAL, "hopfudge": _SERIAL,
     "ucast6": "hbd's media are IPv4 only: use ucast", "mcast6": "hbd's media are IPv4 only: use mcast",
     "ping6": "hbd's ping nodes are IPv4 only: use ping",
-    "stonith": "no node is fenced before takeover", "stonith_host": "no node is fenced before takeover",
     "watchdog": "no watchdog device is fed",
     "respawn": "", "failfast": "the program is not started",
     "realtime": "", "rtprio": "", "memreserve": "", "coredumps": "", "coreroot": "",

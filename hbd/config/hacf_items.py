@@ -156,7 +156,7 @@ def stonith(b: HaCfBuilder, rest: str) -> None:
         b.error("stonith needs a device type and its configuration file: "
                 "write 'stonith TYPE /path/to/config', e.g. 'stonith baytech /etc/ha.d/conf/stonith.baytech'")
         return
-    b.stonith.append(Stonith(fields[0], (fields[1],), "*"))
+    b.stonith.append(Stonith(fields[0], (fields[1],), "*", from_file=True))
 
 
 def stonith_host(b: HaCfBuilder, rest: str) -> None:

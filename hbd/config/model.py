@@ -117,6 +117,7 @@ class Stonith:
     device_type: str
     params: tuple[str, ...]
     host: str = "*"
+    from_file: bool = False        # `stonith TYPE CONFIGFILE`: params is (CONFIGFILE,)
 
 
 # --- haresources -------------------------------------------------------------

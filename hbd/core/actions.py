@@ -6,6 +6,7 @@ dispatchers stay short and exhaustive:
 - `Send`: put a message on every medium (the shell adds auth and encodes).
 - `RunResourceOp`: start/stop/status one resource of a group; the result comes
   back as `ResourceOpFinished(op_id=...)`.
+- `Fence`: STONITH a node that died holding groups, before they are taken over.
 - `SaveGeneration`: persist the generation *before* any message carrying it.
 - `Reannounce`: re-advertise a held group's addresses (gratuitous ARP).
 - `Notice`: something changed (node, link, group, a warning); the shell logs it,
@@ -34,6 +35,15 @@ class RunResourceOp:
     resource: Resource
     op: ResourceOpKind
     index: int  # position of the resource within its group
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Power-cycle `node` with the configured STONITH device (ha.cf `stonith` /
+    `stonith_host`); the result comes back as `FenceFinished(op_id=...)`."""
+
+    op_id: int
+    node: str
 
 
 @dataclass(frozen=True)
@@ -72,4 +82,5 @@ class ShutdownComplete:
     pass
 
 
-Action = Send | RunResourceOp | SaveGeneration | Reannounce | Notice | ShutdownComplete
+Action = (Send | RunResourceOp | Fence | SaveGeneration | Reannounce | Notice
+          | ShutdownComplete)

@@ -40,11 +40,12 @@ from collections import OrderedDict
 
 from hbd.config.model import ClusterConfig
 from hbd.core import membership as mb
-from hbd.core.actions import (Action, Notice, Reannounce, RunResourceOp, SaveGeneration,
+from hbd.core.actions import (Action, Fence, Notice, Reannounce, RunResourceOp, SaveGeneration,
                               Send, ShutdownComplete)
-from hbd.core.events import (AdminRequested, AdminVerb, Event, GroupSet, LoadSampled,
-                             PacketReceived, PingReplied, ResourceOpFinished,
+from hbd.core.events import (AdminRequested, AdminVerb, Event, FenceFinished, GroupSet,
+                             LoadSampled, PacketReceived, PingReplied, ResourceOpFinished,
                              ShutdownRequested, Started, TimerFired)
+from hbd.core.fencing import Fencing
 from hbd.core.placement import backup_order
 from hbd.core.status import ClusterStatus, GroupState, GroupView, NodeStatus, NodeView
 from hbd.core.takeover import STOP_RETRIES, Decision, GroupRun, NodeFacts, covers, decide
@@ -113,6 +114,8 @@ class Cluster:
         self.decisions: dict[str, Decision] = {}
         self.decided_on: tuple[NodeFacts, ...] | None = None
         self.holder_seen: dict[str, str | None] = {}
+        self.last_holder: dict[str, str] = {}          # group -> the last node seen holding it
+        self.fencing = Fencing(bool(config.hacf.stonith))
         self.conflicts: set[str] = set()
         self.ttl = config.hacf.hopfudge + len(config.nodes) + len(config.ping_nodes)
 
@@ -133,6 +136,8 @@ class Cluster:
                 pass
             case ResourceOpFinished():
                 out += self._handle_op_finished(event, now)
+            case FenceFinished():
+                out += self._handle_fence_finished(event, now)
             case PingReplied():
                 out += self._changes(self.members.ping_replied(event.address, now))
             case AdminRequested():
@@ -155,7 +160,8 @@ class Cluster:
     def next_deadline(self) -> float | None:
         if self.done or not self.booted:
             return None
-        times = [self.next_status_at, self.members.next_deadline()]
+        times = [self.next_status_at, self.members.next_deadline(),
+                 self.fencing.next_deadline()]
         for run in self.runs.values():
             times += [run.retry_at, run.failed_until]
         if self.members.pings and self._ping_settles_at() > self.members.last_now:
@@ -338,6 +344,27 @@ class Cluster:
             return [Notice("group", key, f"group {key} {what}", data)]
         return []
 
+    def _handle_fence_finished(self, event: FenceFinished, now: float) -> list[Action]:
+        node = self.fencing.finished(event.op_id, event.ok, now)
+        if node is None:
+            return [Notice("warning", self.me, f"result of unknown fence {event.op_id} ignored")]
+        detail = f": {event.detail}" if event.detail else ""
+        if event.ok:
+            return [Notice("node", node, f"node {node} fenced (STONITH){detail}",
+                           (("status", "fenced"),))]
+        return [Notice("error", node, f"STONITH of {node} failed{detail}; its groups stay "
+                       "where they are, retrying", (("status", "unfenced"),))]
+
+    def _fence(self, node: str, now: float) -> list[Action]:
+        """Fence `node` now if nothing is under way for it (see fencing.py)."""
+        if not self.fencing.request(node, now):
+            return []
+        op_id = self.next_op_id
+        self.next_op_id += 1
+        self.fencing.started(op_id, node)
+        return [Notice("warning", node, f"fencing {node} (STONITH) before taking over what "
+                       "it held"), Fence(op_id, node)]
+
     def _handle_admin(self, event: AdminRequested) -> list[Action]:
         words = parse_set(event.which.value if event.which is not GroupSet.ALL else "all")
         if event.verb is AdminVerb.STANDBY:
@@ -361,7 +388,11 @@ class Cluster:
 
     # === timers ====================================================================
     def _timers(self, now: float) -> list[Action]:
-        out = self._changes(self.members.expire(now))
+        changes = self.members.expire(now)
+        for c in changes:
+            if c.kind == "node" and c.new == "dead":
+                self.fencing.node_died(c.node, c.detail)
+        out = self._changes(changes)
         for peer in self.members.peers.values():
             if (peer.holds is None and peer.holds_wait_until is not None
                     and now >= peer.holds_wait_until):
@@ -450,6 +481,9 @@ class Cluster:
         return self.members.ping_changed_at + PING_SETTLE_KEEPALIVES * self.config.keepalive
 
     def _reconcile(self, now: float) -> list[Action]:
+        for peer in self.members.peers.values():
+            if peer.alive:
+                self.fencing.node_back(peer.name)
         facts = self._facts(now)
         # Decisions depend on the facts and the (fixed) configuration only: most
         # events (a peer's routine status) change no fact, so reuse them.
@@ -465,6 +499,10 @@ class Cluster:
             if run.busy or run.state is GroupState.STOP_FAILED:
                 continue
             want = d.want and not self.shutting_down and self.comm_up
+            last = self.last_holder.get(key)
+            if want and run.state is GroupState.STOPPED and self.fencing.blocks(last):
+                want = False                     # its last holder is not fenced yet
+                out += self._fence(last, now)
             if run.state is GroupState.STOPPED and want:
                 run.begin_start()
                 out.append(Notice("group", key, f"group {key}: taking over (desired holder "
@@ -487,6 +525,8 @@ class Cluster:
         elif mine and key in self.conflicts:
             self.conflicts.discard(key)
             out.append(Reannounce(key))
+        if d.holder is not None:
+            self.last_holder[key] = d.holder
         if self.holder_seen.get(key, "?") != d.holder:
             self.holder_seen[key] = d.holder
             out.append(Notice("holder", key, f"group {key} held by {d.holder or 'nobody'}",

@@ -51,6 +51,16 @@ class ResourceOpFinished:
 
 
 @dataclass(frozen=True)
+class FenceFinished:
+    """A `Fence` completed: `ok` when the device reported the node reset."""
+
+    op_id: int
+    node: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class PingReplied:
     """An ICMP echo reply came back from a ping address."""
 
@@ -97,5 +107,5 @@ class LoadSampled:
     loadavg: str
 
 
-Event = (Started | PacketReceived | TimerFired | ResourceOpFinished | PingReplied
-         | AdminRequested | ShutdownRequested | LoadSampled)
+Event = (Started | PacketReceived | TimerFired | ResourceOpFinished | FenceFinished
+         | PingReplied | AdminRequested | ShutdownRequested | LoadSampled)

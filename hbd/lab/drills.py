@@ -15,7 +15,9 @@ change on node1's eth0 after the failure). A drill *meets its expectation*
 when node1 answered as the virtual host with the virtual MAC, the primary got
 the VIP back, node1 got back its own IP, MAC and hostname, and the other VIP
 was not disturbed. `crash` without fencing is reported as it is: both nodes
-hold the identity until the frozen node returns.
+hold the identity until the frozen node returns. With a STONITH device
+(`hbd lab up --stonith`), node1 powers the frozen node off first, then takes
+over, and recovery is a boot.
 
 Works with any HA system through `System` (hbd here; heartbeat and keepalived
 in the benchmark).
@@ -228,6 +230,8 @@ class DrillRunner:
         topo = self.lab.topology
         if drill == "stop":
             self.system.start(node)
+        elif not self.lab[node].ns.pids():   # fenced meanwhile (STONITH powered it off)
+            self._boot(node)
         elif drill == "unplug":
             for ifname in ("eth0", "eth2"):
                 topo.set_port(node, ifname, True)

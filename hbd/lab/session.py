@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbd.lab import netns
+from hbd.lab import fence_plugin, netns
 from hbd.lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template)
 from hbd.lab.drills import Services
 
@@ -71,7 +71,10 @@ def install(node: LabNode, timings: Timings, extra: list[str]) -> None:
 
 
 def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
-       extra_hacf: list[str] | None = None, start_hbd: bool = True) -> Session:
+       extra_hacf: list[str] | None = None, start_hbd: bool = True,
+       stonith: bool = False) -> Session:
+    """Build and start the lab. `stonith`: a fencing device that powers lab nodes
+    off (`fence_plugin.py`) and a `stonith_host` line for it in every ha.cf."""
     reason = netns.available()
     if reason:
         raise netns.NetnsError(reason)
@@ -81,6 +84,8 @@ def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
     lab = Lab(topology, workdir, tuple(names))
     session = Session(lab, Services(lab, str(workdir)), timings, prefix, list(extra_hacf or []))
     try:
+        if stonith:
+            session.extra_hacf.append(f"stonith_host * {fence_plugin.install(prefix)}")
         lab.build()
         session.save()
         for node in lab.nodes.values():
@@ -115,6 +120,7 @@ def attach(prefix: str = PREFIX) -> Session:
 def down(prefix: str = PREFIX) -> list[str]:
     """Remove the lab: namespaces (and every process inside), work dir, record."""
     removed = netns.sweep(prefix)
+    fence_plugin.remove(prefix)
     shutil.rmtree(Path(netns.WORK_DIR) / prefix, ignore_errors=True)
     try:
         os.unlink(record_path(prefix))

@@ -22,13 +22,13 @@ _reason = netns.available()
 
 
 @pytest.fixture
-def lab_session():
+def lab_session(request):
     if _reason is not None:
         pytest.skip(f"network namespaces unavailable here: {_reason}")
     prefix = unique_prefix()
     session = None
     try:
-        session = sessions.up(prefix=prefix)
+        session = sessions.up(prefix=prefix, stonith=getattr(request, "param", False))
         session.services.watch()
         yield session
     finally:
@@ -78,6 +78,26 @@ def test_both_primaries_fail_together(lab_session):
     for primary in ("node0", "node2"):
         wait_for(lambda: holds_identity(lab, primary, primary), timeout=10,
                  what=f"{primary} to hold its identity again")
+
+
+@pytest.mark.parametrize("lab_session", [True], indirect=True, ids=["stonith"])
+def test_crash_with_stonith_fences_the_hung_primary_before_taking_over(lab_session):
+    lab = lab_session.lab
+    runner = DrillRunner(lab, HbdSystem(lab), lab_session.services)
+    result = runner.run("crash", ("node0",))
+    assert result.ok, result.problems
+    assert result.taker == ("node1", "nodevir", "00:1e:68:1e:99:5e")
+    log = lab["node1"].log_text()
+    fenced = log.index("node node0 fenced (STONITH)")
+    first_start = log.index("op='start' resource='IPaddr::192.168.32.21")
+    assert log.index("fencing node0 (STONITH)") < fenced < first_start
+    # the hung node was powered off: once node1 answered, only node1 did, until recovery
+    probes = [p for p in timeline.for_target(lab_session.services.probes(), VIPS["node0"][0])
+              if p.ok and result.t_taken <= p.t <= result.t_recover]
+    assert {p.node for p in probes} == {"node1"}
+    wait_for(lambda: holds_identity(lab, "node0", "node0"), timeout=15,
+             what="node0, booted again, to hold its identity")
+    assert own_identity_problems(lab, "node1") == []
 
 
 def test_no_false_failover_at_20_percent_loss(lab_session):

@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from hbd.config.model import ClusterConfig, medium_name
-from hbd.core.actions import (Notice, Reannounce, RunResourceOp, SaveGeneration, Send,
+from hbd.core.actions import (Fence, Notice, Reannounce, RunResourceOp, SaveGeneration, Send,
                               ShutdownComplete)
-from hbd.core.events import (AdminRequested, AdminVerb, GroupSet, PacketReceived, PingReplied,
-                             ResourceOpFinished, ResourceOpKind, ShutdownRequested, Started,
-                             TimerFired)
+from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, GroupSet,
+                             PacketReceived, PingReplied, ResourceOpFinished, ResourceOpKind,
+                             ShutdownRequested, Started, TimerFired)
 from tests.sim.configs import SCENARIO, scenario_configs
 
 WALL_OFFSET = 1_800_000_000.0
@@ -311,6 +311,7 @@ class Sim:
                 self.groups.setdefault(g.key, g)
         self.trace: list[str] = []
         self.notices: list[tuple[float, str, Notice]] = []
+        self.fences: list[tuple[float, str, str]] = []            # (t, fencer, target)
         self.ops: list[dict] = []
         self.auditor = Auditor(self)
         self.holders_map: dict[str, set[str]] = {}
@@ -596,6 +597,8 @@ class Sim:
             if not text.startswith(action.kind):
                 text = f"{action.kind}: {text}"
             self.log(node.name, text + (f" [{data}]" if data else ""))
+        elif isinstance(action, Fence):
+            self._fence(node, action)
         elif isinstance(action, SaveGeneration):
             node.disk["generation"] = action.generation
         elif isinstance(action, Reannounce):
@@ -606,6 +609,26 @@ class Sim:
             self.disturb()
         else:
             raise TypeError(f"unknown action {action!r}")
+
+    # --- STONITH ----------------------------------------------------------------------
+    fence_time = 0.5               # the device's reset takes this long
+    fence_fails = 0                # the next N fences fail
+
+    def _fence(self, node: SimNode, action: Fence) -> None:
+        """The STONITH device: after `fence_time`, the target is powered off (the
+        reset; it stays off until the test restarts it) and the fencer is told."""
+        self.fences.append((self.now, node.name, action.node))
+        incarnation = node.incarnation
+
+        def done() -> None:
+            ok = self.fence_fails == 0
+            self.fence_fails = max(0, self.fence_fails - 1)
+            if ok and self.nodes[action.node].state is not NodeState.DOWN:
+                self.power_off(action.node)
+            if node.state is NodeState.RUNNING and node.incarnation == incarnation:
+                self._feed(node, FenceFinished(action.op_id, action.node, ok,
+                                               "" if ok else "device did not answer"))
+        self.after(self.fence_time, done)
 
     def _rearm(self, node: SimNode) -> None:
         deadline = node.core.next_deadline()

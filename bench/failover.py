@@ -52,6 +52,7 @@ class Run:
     rss_mb: float | None = None             # per node (max)
     pps: float | None = None                # heartbeat LAN, whole cluster
     error: str | None = None
+    resets: int = 0                         # whole-cluster restarts after a failed drill
 
 
 def cpu_ticks(pids: list[int]) -> int:
@@ -104,6 +105,41 @@ def measure_idle(session, adapter, seconds: float, run: Run) -> None:
     run.pps = (hb_packets(session) - packets) / elapsed
 
 
+def reset(session, adapter, runner) -> None:
+    """Every node stopped and booted again (own identity), the system restarted: a
+    drill that left the cluster off its steady state must not spoil the next one."""
+    names = session.lab.names
+    for name in names:
+        try:
+            adapter.stop(name)
+        except Exception:  # noqa: BLE001 - whatever state it is in, it is killed next
+            pass
+    for name in names:
+        runner.inject("poweroff", name)
+    for name in names:
+        runner.boot(name)
+    runner.steady(("node0", "node2"), timeout=60)
+
+
+def run_drills(run: Run, session, adapter, runner, reps: int) -> None:
+    for _ in range(reps):
+        for label, drill in DRILLS:
+            try:
+                result = runner.run(drill, ("node0",))
+            except TimeoutError as exc:
+                result = DrillResult(drill, "node0", run.system)
+                result.problems.append(str(exc))
+            run.results.setdefault(label, []).append(result)
+            if result.ok:
+                continue
+            run.resets += 1                  # start the next drill from a clean cluster
+            try:
+                reset(session, adapter, runner)
+            except TimeoutError as exc:
+                run.error = f"no steady state even after a restart of every node: {exc}"
+                return
+
+
 def bench_one(system: str, keepalive: int, deadtime: int, reps: int, idle: float) -> Run:
     timing = f"{keepalive}/{deadtime}"
     run = Run(system, timing)
@@ -123,14 +159,7 @@ def bench_one(system: str, keepalive: int, deadtime: int, reps: int, idle: float
                                                          flush=True))
         runner.steady(("node0", "node2"), timeout=60 + timings.initdead_ms / 1000)
         measure_idle(session, adapter, idle, run)
-        for rep in range(reps):
-            for label, drill in DRILLS:
-                try:
-                    result = runner.run(drill, ("node0",))
-                except TimeoutError as exc:
-                    result = DrillResult(drill, "node0", system)
-                    result.problems.append(str(exc))
-                run.results.setdefault(label, []).append(result)
+        run_drills(run, session, adapter, runner, reps)
     except Exception as exc:  # a system that cannot run here is reported, not fatal
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -205,8 +234,8 @@ def print_tables(runs: list[Run], floor_values: list[float]) -> None:
               f"{'failback':>13} {'other VIP max':>14} {'met':>5}  vs hbd")
         for run in runs:
             results = run.results.get(label, [])
-            if run.error:
-                print(f"{run.timing:<10} {run.system:<11} error: {run.error}")
+            if not results:
+                print(f"{run.timing:<10} {run.system:<11} error: {run.error or 'no result'}")
                 continue
             out, out_max = figures(results, "outage")
             det, _ = figures(results, "detection")
@@ -218,16 +247,23 @@ def print_tables(runs: list[Run], floor_values: list[float]) -> None:
             print(f"{run.timing:<10} {run.system:<11} {fmt(out):>6}/{fmt(out_max):<6} "
                   f"{fmt(det):>11} {fmt(back):>6}/{fmt(back_max):<6} {fmt(other_max):>14} "
                   f"{met}/{len(results):<3}  {ratio(hbd_out, out) if run.system != 'hbd' else ''}")
+    for run in runs:
+        if run.error and run.results:
+            print(f"\n{run.system} {run.timing}: stopped early: {run.error}")
+    resets = [f"{r.system} {r.timing}: {r.resets}" for r in runs if r.resets]
+    if resets:
+        print("\nwhole-cluster restarts after a drill that did not meet its expectation: "
+              + ", ".join(resets))
     print("\n## idle (per node: CPU seconds per minute, max RSS; heartbeat LAN packets/s)")
     for run in runs:
-        if run.error:
+        if run.cpu_s_per_min is None:
             continue
         hbd = by.get(("hbd", run.timing))
         print(f"{run.timing:<10} {run.system:<11} cpu {run.cpu_s_per_min:7.3f} s/min "
               f"({run.cpu_s_per_min / 60 * 100:5.2f} %)  rss {run.rss_mb:5.1f} MB  "
               f"{run.pps:7.1f} pkt/s"
               + (f"  cpu ratio hbd/{run.system} {ratio(hbd.cpu_s_per_min, run.cpu_s_per_min)}"
-                 if hbd and run.system != "hbd" and not hbd.error else ""))
+                 if hbd and run.system != "hbd" and hbd.cpu_s_per_min is not None else ""))
     if floor_values:
         print(f"\n## floor: bare IP + MAC + hostname + route + gratuitous ARP, client-seen: "
               f"median {fmt(statistics.median(floor_values))} ms, "

@@ -231,12 +231,12 @@ class DrillRunner:
         if drill == "stop":
             self.system.start(node)
         elif not self.lab[node].ns.pids():   # fenced meanwhile (STONITH powered it off)
-            self._boot(node)
+            self.boot(node)
         elif drill == "unplug":
             for ifname in ("eth0", "eth2"):
                 topo.set_port(node, ifname, True)
         elif drill == "poweroff":
-            self._boot(node)
+            self.boot(node)
         elif drill == "crash":
             self._signal_all(node, signal.SIGCONT)
 
@@ -248,7 +248,7 @@ class DrillRunner:
             wait_for(lambda: not self.lab[node].ns.pids(), timeout=10,
                      what=f"every process of {node} to die")
 
-    def _boot(self, node: str) -> None:
+    def boot(self, node: str) -> None:
         """A machine coming back: its own identity from its own config, then services."""
         ns = self.lab[node].ns
         ns.ip("link", "set", "eth0", "down")

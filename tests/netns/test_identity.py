@@ -132,7 +132,7 @@ def test_takeover_sets_node0_identity_and_release_restores_node1(lab):
     assert replies[8]["specs"] == GROUP
     now = identity_of(lab.n1)
     assert now["addresses"] == [("192.168.32.21", 24, "192.168.32.255"),
-                                ("192.168.32.31", 24, None)]
+                                ("192.168.32.31", 24, "192.168.32.255")]
     assert (now["mac"], now["hostname"]) == (VIRTUAL_MAC, "nodevir")
     assert ("default", "192.168.32.254", "eth0", 0) in now["routes"]
     assert heard(listener)["sender_mac"] == VIRTUAL_MAC
@@ -278,9 +278,9 @@ def test_ip_forms_and_an_address_that_was_already_there(lab):
     assert all(r["ok"] for r in replies) and "already" in replies[2]["detail"]
     assert identity_of(lab.n1)["addresses"] == [("192.168.32.22", 24, "192.168.32.255"),
                                                 ("192.168.32.23", 24, "192.168.32.255"),
-                                                ("192.168.32.31", 24, None)]
+                                                ("192.168.32.31", 24, "192.168.32.255")]
     assert all(r["ok"] for r in drive(lab, ops("stop", specs[::-1])))
-    assert identity_of(lab.n1)["addresses"] == [("192.168.32.31", 24, None)]
+    assert identity_of(lab.n1)["addresses"] == [("192.168.32.31", 24, "192.168.32.255")]
 
 
 # --- failures ------------------------------------------------------------------------------------

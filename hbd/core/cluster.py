@@ -282,9 +282,10 @@ class Cluster:
             # our `starting` at once). Until then it may hold any group: wait.
             peer.holds_wait_until = now + self.config.deadtime
             # heartbeat answers `starting` with its `resource`, and marks us unstable
-            # until our next `resource`: send ours right behind it.
-            return (self._changes(changes) + self._send(Message.of(("t", "starting")), now)
-                    + self._send(self._resource_message(), now))
+            # until our next `resource`: force one out once this event's decisions
+            # are made (so that a release starting now says isstable=0, not 1).
+            self.announced_holds = None
+            return self._changes(changes) + self._send(Message.of(("t", "starting")), now)
         return self._changes(changes)
 
     def _handle_ns(self, peer: mb.Peer, msg: Message, now: float) -> list[Action]:

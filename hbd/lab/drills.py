@@ -292,33 +292,42 @@ class DrillRunner:
         changed = monitor.first_change_after(t_fail)
         return None if changed is None else changed - t_fail
 
-    def _await_takeover(self, result: DrillResult, primaries: tuple[str, ...]) -> None:
+    def _first_answers(self, primaries: tuple[str, ...], answerer, since: float,
+                       timeout: float, result: DrillResult, missing: str) -> float | None:
+        """When every primary's VIP was answered by `answerer(primary)` (the latest of
+        them), or None; a VIP left unanswered is recorded as a problem."""
+        latest = None
         for node in primaries:
-            t = self.wait_answer(node, STANDBY, result.t_fail, self.takeover_timeout,
-                                 f"{STANDBY} to answer on {VIPS[node][0]}")
+            vip = VIPS[node][0]
+            t = self.wait_answer(node, answerer(node), since, timeout,
+                                 f"{answerer(node)} to answer on {vip}")
             if t is None:
-                result.problems.append(f"{STANDBY} never answered on {VIPS[node][0]}")
+                result.problems.append(missing.format(node=node, vip=vip))
             else:
-                result.t_taken = max(result.t_taken or 0.0, t)
+                latest = max(latest or 0.0, t)
+        return latest
+
+    def _settle(self) -> None:
         end = time.monotonic() + self.settle
         wait_for(lambda: time.monotonic() >= end, timeout=self.settle + 1, what="settling")
 
+    def _await_takeover(self, result: DrillResult, primaries: tuple[str, ...]) -> None:
+        result.t_taken = self._first_answers(primaries, lambda node: STANDBY, result.t_fail,
+                                             self.takeover_timeout, result,
+                                             f"{STANDBY} never answered on {{vip}}")
+        self._settle()
+
     def _await_failback(self, result: DrillResult, primaries: tuple[str, ...]) -> None:
-        for node in primaries:
-            t = self.wait_answer(node, node, result.t_recover, self.failback_timeout,
-                                 f"{node} to answer on {VIPS[node][0]} again")
-            if t is None:
-                result.problems.append(f"{node} did not get {VIPS[node][0]} back")
-            else:
-                result.t_back = max(result.t_back or 0.0, t)
+        result.t_back = self._first_answers(primaries, lambda node: node, result.t_recover,
+                                            self.failback_timeout, result,
+                                            "{node} did not get {vip} back")
         try:
             wait_for(lambda: not own_identity_problems(self.lab, STANDBY), timeout=10,
                      what=f"{STANDBY} to be itself again")
             result.restored = True
         except TimeoutError:
             result.problems += own_identity_problems(self.lab, STANDBY)
-        end = time.monotonic() + self.settle
-        wait_for(lambda: time.monotonic() >= end, timeout=self.settle + 1, what="settling")
+        self._settle()
 
     def _taker(self, result: DrillResult, primaries: tuple[str, ...],
                probes: list[timeline.Probe], expected: tuple[str, str, str]) -> None:

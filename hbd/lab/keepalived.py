@@ -172,7 +172,7 @@ VIPS="{vip_addresses}"
 
 exec >>"$HERE/identity.log" 2>&1
 
-# identity_of INSTANCE: prints "MAC HOSTNAME"
+# identity_of INSTANCE: prints "MAC HOSTNAME VIP"
 identity_of() {{
     case "$1" in
 {cases}
@@ -231,13 +231,20 @@ case "$1 ${2:-}" in
     for vip in $VIPS; do ip addr del "$vip/$PREFIX" dev "$IFACE" 2>/dev/null; done ;;
   *\ master|*\ backup|*\ fault|*\ stop)
     identity_of "$1" >/dev/null || { echo "unknown instance $1"; exit 2; }
-    update "$1" "$2" ;;
+    state=$2
+    # keepalived runs notify scripts without waiting for each other: a "master"
+    # that gets the lock after a later "backup" finds its VIP already removed
+    vip=$(identity_of "$1" | cut -d' ' -f3)
+    if [ "$state" = master ] && ! ip -4 -o addr show dev "$IFACE" | grep -q " $vip/"; then
+        state=stale-master
+    fi
+    update "$1" "$state" ;;
   *)
     echo "usage: $0 INSTANCE master|backup|fault|stop | reset"; exit 2 ;;
 esac
 top=$(tail -n 1 "$STACK")
 if [ -n "$top" ]; then
-    apply $(identity_of "$top") virtual
+    apply $(identity_of "$top" | cut -d' ' -f1,2) virtual
 else
     apply "$OWN_MAC" "$OWN_HOST" own
 fi
@@ -249,7 +256,7 @@ exit $rc
 
 def render_identity_script(node: str) -> str:
     """The `identity` notify script for lab node `node` (POSIX sh + iproute2)."""
-    cases = "\n".join(f"      {v.name}) echo {v.mac} {v.hostname} ;;" for v in VIPS)
+    cases = "\n".join(f"      {v.name}) echo {v.mac} {v.hostname} {v.address} ;;" for v in VIPS)
     head = _SCRIPT_HEAD.format(
         node=node, iface=SERVICE_IF, prefix=PREFIX, broadcast=BROADCAST, gateway=GATEWAY,
         own_mac=SERVICE_MACS[node].lower(), own_ip=f"{SERVICE_NET}.{HOSTS[node]}",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -274,11 +273,3 @@ def scenario_template(node: str) -> tuple[str, str]:
     """(ha.cf, haresources) as shipped in conf/<node>/."""
     base = CONF_ROOT / node
     return (base / "ha.cf").read_text(), (base / "haresources").read_text()
-
-
-def ms(seconds: float) -> str:
-    return f"{int(round(seconds * 1000))}ms"
-
-
-def strip_comments(text: str) -> str:
-    return re.sub(r"(?m)^\s*#.*\n", "", text)

@@ -36,7 +36,6 @@ network and UTS namespaces, where the API socket is.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -133,39 +132,6 @@ class HeartbeatDaemon:
         _copy_dir_tree(Path("/var/lib/heartbeat"), self.lib_dir)   # cores/root, ccm, crm...
         _copy_dir_tree(Path("/run/heartbeat"), self.run_dir / "heartbeat")
 
-    def bcast_interfaces(self) -> list[str]:
-        """The interfaces named by the installed ha.cf's `bcast` lines."""
-        out: list[str] = []
-        for line in _read(self.etc / "ha.cf").splitlines():
-            words = line.split("#", 1)[0].replace(",", " ").split()
-            if words and words[0] in ("bcast", "udp"):
-                out += [w for w in words[1:] if w not in out]
-        return out
-
-    def ensure_broadcast(self) -> None:
-        """Give the bcast interfaces' IPv4 addresses a broadcast address (`brd +`).
-
-        heartbeat's bcast medium sends to the interface's SIOCGIFBRDADDR. The lab
-        adds addresses without one, and heartbeat would then send to 0.0.0.0,
-        which never leaves the node. The kernel keeps an existing address's
-        broadcast on `change`/`replace`, so the address is deleted and added
-        again, and the interface's routes (which go with it) are put back.
-        start() calls it, before heartbeat holds anything on the node."""
-        ns = self.node.ns
-        for ifname in self.bcast_interfaces():
-            data = json.loads(ns.ip("-j", "-4", "addr", "show", "dev", ifname) or "[]")
-            bare = [a for link in data for a in link.get("addr_info", [])
-                    if not a.get("broadcast") and a.get("prefixlen", 32) < 31]
-            if not bare:
-                continue
-            routes = ns.ip("-4", "route", "show", "dev", ifname).splitlines()
-            for a in bare:
-                cidr = f"{a['local']}/{a['prefixlen']}"
-                ns.ip("addr", "del", cidr, "dev", ifname)
-                ns.ip("addr", "add", cidr, "brd", "+", "dev", ifname)
-            for route in routes:
-                ns.ip("route", "replace", *route.split(), "dev", ifname, check=False)
-
     # --- process control ------------------------------------------------------------------
     def argv(self) -> list[str]:
         binary = find_heartbeat()
@@ -184,7 +150,6 @@ class HeartbeatDaemon:
             raise RuntimeError(f"a daemon already runs on {self.node.name}")
         if not (self.etc / "ha.cf").exists():
             raise RuntimeError(f"install() heartbeat's files on {self.node.name} first")
-        self.ensure_broadcast()
         self.starts += 1
         with open(self.console_path, "ab") as console:
             console.write(f"--- start {self.starts} ---\n".encode())

@@ -65,7 +65,6 @@ import errno
 import os
 import re
 import signal
-import stat
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 

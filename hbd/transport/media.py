@@ -33,10 +33,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 

@@ -17,12 +17,12 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from hbd.lab.cluster import wait_for as lab_wait_for
 from hbd.lab.netns import Node, Topology
 from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalFile
 from hbd.resources.netlink import Route
@@ -89,10 +89,7 @@ def neighbour_mac(node: Node, ip: str) -> str | None:
 
 
 def wait_for(condition, what: str, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
+    lab_wait_for(condition, timeout=timeout, what=what, interval=0.02)
 
 
 def read_line(proc: subprocess.Popen, timeout: float = 5.0) -> dict:

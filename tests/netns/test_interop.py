@@ -193,13 +193,19 @@ def test_returning_hbd_primary_never_starts_what_heartbeat_holds(make_lab, heart
 
 # --- groups: hbd as the standby for a heartbeat primary ---------------------------------------
 
-def test_hbd_standby_takes_over_from_heartbeat_primary_and_hands_back(make_lab, heartbeat_on):
+def heartbeat_primary_holding_vip1(make_lab, heartbeat_on):
+    """heartbeat on node0 (vip1's primary), hbd on node1 and node2; node0 holds vip1."""
     lab = make_lab()
     hb = heartbeat_on(lab["node0"])
     install(lab, hb)
     start(lab, hb, hbd_holds=[("node2", VIP2)])
     wait_for(lambda: holders_of(lab, VIP1) == ["node0"], timeout=15,
              what="heartbeat on node0 to take vip1")
+    return lab, hb
+
+
+def test_hbd_standby_takes_over_from_heartbeat_primary_and_hands_back(make_lab, heartbeat_on):
+    lab, hb = heartbeat_primary_holding_vip1(make_lab, heartbeat_on)
     wait_for(lambda: holder(lab, "node1") == "node0", timeout=10,
              what="hbd to see heartbeat's node0 as vip1's holder")
     # graceful stop: heartbeat releases and sends shutdone; hbd's node1 takes vip1
@@ -223,12 +229,7 @@ def test_hbd_standby_takes_over_from_heartbeat_primary_and_hands_back(make_lab, 
 
 
 def test_hbd_standby_takes_over_when_heartbeat_primary_is_killed(make_lab, heartbeat_on):
-    lab = make_lab()
-    hb = heartbeat_on(lab["node0"])
-    install(lab, hb)
-    start(lab, hb, hbd_holds=[("node2", VIP2)])
-    wait_for(lambda: holders_of(lab, VIP1) == ["node0"], timeout=15,
-             what="heartbeat on node0 to take vip1")
+    lab, hb = heartbeat_primary_holding_vip1(make_lab, heartbeat_on)
     hb.kill()
     assert hb.pids() == [] and not hb.running()
     wait_for(lambda: VIP1 in lab["node1"].addresses(), timeout=15,

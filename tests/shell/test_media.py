@@ -8,7 +8,6 @@ tests need a raw socket (root) and ping 127.0.0.1 only.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import struct
@@ -22,6 +21,7 @@ from hbd.config.model import Bcast, Mcast, Ucast
 from hbd.transport import media as media_mod
 from hbd.transport.media import LogLimiter, Media, MediaError
 from hbd.transport.ping import Pinger, checksum, echo_request, parse_echo_reply
+from tests.waiting import until
 
 A, B = "127.0.0.1", "127.0.0.2"
 LINES = (Ucast("lo", A), Ucast("lo", B))          # one ha.cf for both nodes
@@ -33,13 +33,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def until(predicate, timeout: float = 2.0) -> None:
-    """Wait (polling every 5 ms) until predicate() is true; fail after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+
 
 
 class Node:

@@ -14,11 +14,12 @@ import random
 import pytest
 
 from hbd.config.model import AuthKeys
-from hbd.core.actions import SaveGeneration, Send
+
 from hbd.core.cluster import Cluster
 from hbd.core.events import ResourceOpFinished, ShutdownRequested, Started
 from hbd.runtime import Runtime
 from tests.sim.configs import group, make_config
+from tests.waiting import until
 
 NODES = ("alpha", "beta")
 GROUPS = (group("alpha", "IPaddr::10.0.0.5/24/eth0", "Hostname::web"),)
@@ -43,12 +44,7 @@ class FakeExecutor:
         pass
 
 
-async def until(predicate, timeout=5.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.01)
+
 
 
 def make_pair(keys=None):

@@ -21,6 +21,7 @@ from hbd.config.model import Resource
 from hbd.core.events import ResourceOpKind
 from hbd.resources.script import (OUTPUT_CAP, SAFE_PATH, ScriptRunner, StatusScan,
                                   status_says_running, unsafe_path)
+from tests.waiting import until
 
 START, STOP, STATUS = ResourceOpKind.START, ResourceOpKind.STOP, ResourceOpKind.STATUS
 TRUSTED = tuple(sorted({0, os.getuid()}))
@@ -63,14 +64,6 @@ def script(path: Path, body: str, mode: int = 0o755) -> Path:
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(mode)
     return path
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, f"condition not met within {timeout} s"
-        await asyncio.sleep(0.01)
 
 
 def proc_state(pid: int) -> tuple[str, int] | None:
@@ -299,7 +292,7 @@ async def test_timeout_kills_the_whole_process_group(tree):
     assert result.detail == "start of hang timed out after 0.5 s; killed; output: waiting for godot"
     pid, child = hang_pids(tree)
     assert proc_state(pid) is None                 # reaped by us
-    await wait_until(lambda: dead(child))
+    await until(lambda: dead(child))
     assert our_zombies() == []
 
 
@@ -310,7 +303,7 @@ async def test_timeout_escalates_to_kill_when_term_is_ignored(tree):
     result = await runner(tree, timeout=0.3, kill_grace=0.3).run(Resource("stubborn"), STOP)
     assert "timed out after 0.3 s; killed" in result.detail
     assert loop.time() - began < 3.0
-    await wait_until(lambda: dead(hang_pids(tree)[1]))
+    await until(lambda: dead(hang_pids(tree)[1]))
     assert our_zombies() == []
 
 
@@ -327,32 +320,32 @@ async def test_leftover_child_holding_output_does_not_delay_the_result(tree):
     finally:
         os.kill(child, signal.SIGKILL)
         await run.close()
-    await wait_until(lambda: dead(child))
+    await until(lambda: dead(child))
 
 
 async def test_close_kills_and_reaps_a_running_script(tree):
     script(tree / "ha.d/resource.d/hang", HANGS)
     run = runner(tree, timeout=60.0, kill_grace=1.0)
     task = asyncio.create_task(run.run(Resource("hang"), START))
-    await wait_until((tree / "ha.d/pids").exists)
+    await until((tree / "ha.d/pids").exists)
     await run.close()
     result = await task
     assert not result.ok and "killed by SIGTERM" in result.detail
     pid, child = hang_pids(tree)
     assert proc_state(pid) is None
-    await wait_until(lambda: dead(child))
+    await until(lambda: dead(child))
     assert our_zombies() == []
 
 
 async def test_cancelled_run_kills_the_group(tree):
     script(tree / "ha.d/resource.d/hang", HANGS)
     task = asyncio.create_task(runner(tree, timeout=60.0).run(Resource("hang"), START))
-    await wait_until((tree / "ha.d/pids").exists)
+    await until((tree / "ha.d/pids").exists)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     pid, child = hang_pids(tree)
-    await wait_until(lambda: proc_state(pid) is None and dead(child))
+    await until(lambda: proc_state(pid) is None and dead(child))
     assert our_zombies() == []
 
 

@@ -30,11 +30,28 @@ class Send:
 
 @dataclass(frozen=True)
 class RunResourceOp:
+    """Start, stop or check one step of a group's plan.
+
+    A step is one resource, or a *block* of the group's native network-identity
+    resources (IP, MAC, hostname, default route) that the shell applies as one
+    move, in the order a client needs (see `hbd/resources/identity.py`).
+    `indices` are the resources' positions within the group, in plan order.
+    """
+
     op_id: int
     group: str
-    resource: Resource
+    resources: tuple[Resource, ...]
     op: ResourceOpKind
-    index: int  # position of the resource within its group
+    indices: tuple[int, ...]
+
+    @property
+    def resource(self) -> Resource:
+        """The step's first resource (the only one unless it is a block)."""
+        return self.resources[0]
+
+    @property
+    def index(self) -> int:
+        return self.indices[0]
 
 
 @dataclass(frozen=True)

@@ -546,7 +546,7 @@ class Cluster:
         self.next_op_id += 1
         run.op_id = op_id
         self.ops[op_id] = run.group.key
-        return [RunResourceOp(op_id, run.group.key, run.group.resources[index], op, index)]
+        return [RunResourceOp(op_id, run.group.key, (run.group.resources[index],), op, (index,))]
 
     def _maybe_finish_shutdown(self, now: float) -> list[Action]:
         if not self.shutting_down or self.done:

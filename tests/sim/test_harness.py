@@ -109,7 +109,7 @@ class ToyCore:
     def _op(self, g, index, kind):
         self.next_op += 1
         self.pending[self.next_op] = (g.key, index)
-        return RunResourceOp(self.next_op, g.key, g.resources[index], kind, index)
+        return RunResourceOp(self.next_op, g.key, (g.resources[index],), kind, (index,))
 
     def _progress(self, key, index, ok):
         g = self.config.group(key)

@@ -16,6 +16,7 @@ dispatchers stay short and exhaustive:
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from hbd.config.model import Resource
@@ -73,16 +74,25 @@ class Reannounce:
     group: str
 
 
+class NoticeKind(enum.StrEnum):
+    NODE = "node"            # a node's status changed (or it was fenced)
+    LINK = "link"            # a node x medium link went up or dead
+    GROUP = "group"          # this node's state for a group changed
+    HOLDER = "holder"        # who holds a group changed, as seen here
+    WARNING = "warning"
+    ERROR = "error"
+    INFO = "info"
+
+
 @dataclass(frozen=True)
 class Notice:
     """A state change or a warning, in heartbeat's words.
 
-    `kind` is one of: "node" (node status changed), "link", "group" (group state
-    changed here), "holder" (who holds a group changed, as seen here),
-    "warning", "error", "info". `subject` is the node, link or group concerned.
+    `subject` is the node, link or group concerned; `data` carries structured
+    fields for logs and tests (`status`, `reason`, `group`, ...).
     """
 
-    kind: str
+    kind: NoticeKind
     subject: str
     message: str
     data: tuple[tuple[str, str], ...] = field(default=())

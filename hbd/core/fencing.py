@@ -15,19 +15,29 @@ Without a STONITH device nothing here applies: takeover follows deadtime.
 
 from __future__ import annotations
 
+import enum
+
 FENCE_RETRY = 5.0
 
-NEEDED, FENCING, RETRY = "needed", "fencing", "retry"
+
+class FenceState(enum.Enum):
+    NEEDED = "needed"        # must be fenced before its groups move
+    FENCING = "fencing"      # a fence is under way
+    RETRY = "retry"          # the last fence failed; retry at the time kept with it
+
+
+NEEDED, FENCING, RETRY = FenceState.NEEDED, FenceState.FENCING, FenceState.RETRY
 
 
 class Fencing:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.pending: dict[str, tuple[str, float]] = {}   # node -> (state, retry at)
+        self.pending: dict[str, tuple[FenceState, float]] = {}   # node -> (state, retry at)
         self.ops: dict[int, str] = {}                     # op_id -> node
 
-    def node_died(self, node: str, reason: str) -> None:
-        if self.enabled and reason == "deadtime" and node not in self.pending:
+    def node_died(self, node: str, *, silent: bool) -> None:
+        """`node` was declared dead; `silent`: by deadtime (it may still be running)."""
+        if self.enabled and silent and node not in self.pending:
             self.pending[node] = (NEEDED, 0.0)
 
     def node_back(self, node: str) -> None:

@@ -31,16 +31,18 @@ Rules (heartbeat 3.0.6, spec `heartbeat-wire.md` §7-8, `heartbeat-semantics.md`
   be mistaken for every peer dying: after a gap between calls longer than
   three keepalives, every live peer gets a short grace to be heard again.
 
-This module decides; `cluster.py` turns its verdicts into messages and notices.
+This module decides and owns every peer's state (nothing else writes a
+`Peer`); `cluster.py` turns its verdicts into messages and notices.
 """
 
 from __future__ import annotations
 
 import enum
-from hbd.core.rng import Rng
 from dataclasses import dataclass, field
 
 from hbd.config.model import ClusterConfig, medium_name
+from hbd.core.announce import Announcement
+from hbd.core.rng import Rng
 from hbd.core.status import LinkStatus, NodeStatus
 
 MAX_MISSING = 500
@@ -55,6 +57,35 @@ class Verdict(enum.Enum):
     REPLAY = "replay"          # lower generation
     OLD = "old"                # old sequence number, not a recorded gap
     MALFORMED = "malformed"
+
+
+class Arrival(enum.Enum):
+    """What an accepted message says about its sender's incarnation."""
+
+    ROUTINE = ""
+    RESTART = "restart"        # a higher generation: the peer restarted
+    RETURNED = "returned"      # same generation after it was declared dead
+
+
+class ChangeKind(enum.StrEnum):
+    NODE = "node"              # node status changed
+    LINK = "link"              # a node x medium link went up or dead
+    LATE = "late"              # a late heartbeat (a warning, no state change)
+
+
+class DeathCause(enum.StrEnum):
+    DEADTIME = "deadtime"      # silent for its dead time
+    INITDEAD = "initdead"      # never heard since start
+    SHUTDOWN = "shutdown"      # said `shutdone`
+    DEADPING = "deadping"      # a ping node that stopped answering
+
+
+@dataclass
+class Gap:
+    """A missing sequence number: when to ask for it next, and how often asked."""
+
+    ask_at: float
+    tries: int = 0
 
 
 @dataclass
@@ -77,7 +108,7 @@ class Peer:
     uuid: bytes | None = None
     generation: int | None = None
     last_seq: int | None = None
-    missing: dict[int, list[float]] = field(default_factory=dict)  # seq -> [ask_at, tries]
+    missing: dict[int, Gap] = field(default_factory=dict)
     last_status_at: float | None = None
     last_status_seq: int | None = None
     ack_trigger: int = 0
@@ -127,7 +158,7 @@ class PingTarget:
 class Change:
     """A status change for cluster.py to announce: node or link."""
 
-    kind: str          # "node" | "link" | "late"
+    kind: ChangeKind
     node: str
     old: str
     new: str
@@ -175,7 +206,7 @@ class Membership:
         for peer in self.peers.values():
             if peer.status is not NodeStatus.DEAD:
                 times.append(peer.dead_at)
-            times.extend(ask for ask, _ in peer.missing.values())
+            times.extend(gap.ask_at for gap in peer.missing.values())
             for link in peer.links.values():
                 if link.status is LinkStatus.UP and link.last_heard_at is not None:
                     times.append(link.last_heard_at + peer.dt)
@@ -203,29 +234,29 @@ class Membership:
 
     # --- receive rules (§7.2) ----------------------------------------------------
     def sequence_check(self, peer: Peer, mtype: str, seq_text: str | None,
-                       hg_text: str | None, now: float) -> tuple[Verdict, str]:
+                       hg_text: str | None, now: float) -> tuple[Verdict, Arrival]:
         """Apply heartbeat's per-sender sequence/generation rules.
 
-        Returns the verdict and, for accepted status messages, an event word:
-        "restart", "returned" or "" (nothing special).
+        Returns the verdict and, for accepted messages, what it says about the
+        sender's incarnation (a restart, a return after partition, or routine).
         """
         seq = parse_hex(seq_text)
         gen = parse_hex(hg_text) if hg_text is not None else 0
         if seq is None or seq <= 0 or gen is None:
-            return Verdict.MALFORMED, ""
-        event = ""
+            return Verdict.MALFORMED, Arrival.ROUTINE
+        event = Arrival.ROUTINE
         if peer.generation is not None and gen < peer.generation:
-            return Verdict.REPLAY, ""
+            return Verdict.REPLAY, Arrival.ROUTINE
         if peer.generation is None or gen > peer.generation:
-            event = "restart" if peer.generation is not None else ""
+            event = Arrival.RESTART if peer.generation is not None else Arrival.ROUTINE
             peer.forget_incarnation()
             peer.left_generation = None
         elif mtype == "status" and peer.status is NodeStatus.DEAD:
             if peer.last_status_seq is not None and seq <= peer.last_status_seq:
-                return Verdict.OLD, ""
+                return Verdict.OLD, Arrival.ROUTINE
             if peer.left_generation == gen:
-                return Verdict.OLD, ""   # it said shutdone; late statuses are ignored
-            event = "returned"
+                return Verdict.OLD, Arrival.ROUTINE   # it said shutdone; late statuses ignored
+            event = Arrival.RETURNED
             peer.last_seq = None
             peer.missing.clear()
         peer.generation = gen
@@ -245,7 +276,7 @@ class Membership:
                 for s in range(last + 1, seq):
                     if len(peer.missing) >= MAX_MISSING:
                         break
-                    peer.missing[s] = [now + self.rng.uniform(*REXMIT_FIRST), 0]
+                    peer.missing[s] = Gap(now + self.rng.uniform(*REXMIT_FIRST))
             peer.last_seq = seq
             return Verdict.ACCEPT
         if seq in peer.missing:
@@ -266,7 +297,7 @@ class Membership:
         if link.status is LinkStatus.UP:
             return []
         link.status = LinkStatus.UP
-        return [Change("link", peer.name, "dead", "up", medium=medium)]
+        return [Change(ChangeKind.LINK, peer.name, "dead", "up", medium=medium)]
 
     def heard_status(self, peer: Peer, st: str, dt_text: str | None, seq_text: str | None,
                      medium: str, now: float) -> list[Change]:
@@ -284,7 +315,7 @@ class Membership:
             peer.heard_at = now
         new = _node_status(st)
         if new is not peer.status:
-            changes.append(Change("node", peer.name, peer.status.value, new.value))
+            changes.append(Change(ChangeKind.NODE, peer.name, peer.status.value, new.value))
             peer.status = new
         return changes
 
@@ -294,17 +325,17 @@ class Membership:
         if peer.last_status_at is not None and peer.status is not NodeStatus.DEAD:
             gap = now - peer.last_status_at
             if gap > warn:
-                out.append(Change("late", peer.name, "", "", detail=f"{gap * 1000:.0f}"))
+                out.append(Change(ChangeKind.LATE, peer.name, "", "", detail=f"{gap * 1000:.0f}"))
         link = peer.links.get(medium)
         if (link is not None and link.last_status_at is not None
                 and link.status is LinkStatus.UP and now - link.last_status_at > warn
                 and len(self.media) > 1):
-            out.append(Change("late", peer.name, "", "", medium=medium,
+            out.append(Change(ChangeKind.LATE, peer.name, "", "", medium=medium,
                               detail=f"{(now - link.last_status_at) * 1000:.0f}"))
         return out
 
-    def declare_dead(self, peer: Peer, now: float, reason: str) -> list[Change]:
-        changes = [Change("node", peer.name, peer.status.value, "dead", detail=reason)]
+    def declare_dead(self, peer: Peer, now: float, reason: DeathCause) -> list[Change]:
+        changes = [Change(ChangeKind.NODE, peer.name, peer.status.value, "dead", detail=reason)]
         peer.status = NodeStatus.DEAD
         peer.heard = False
         peer.heard_at = None
@@ -314,7 +345,7 @@ class Membership:
         for medium, link in peer.links.items():
             if link.status is LinkStatus.UP:
                 link.status = LinkStatus.DEAD
-                changes.append(Change("link", peer.name, "up", "dead", medium=medium))
+                changes.append(Change(ChangeKind.LINK, peer.name, "up", "dead", medium=medium))
         return changes
 
     def expire(self, now: float) -> list[Change]:
@@ -322,21 +353,71 @@ class Membership:
         changes: list[Change] = []
         for peer in self.peers.values():
             if peer.status is not NodeStatus.DEAD and now >= peer.dead_at:
-                reason = "initdead" if not peer.heard else "deadtime"
+                reason = DeathCause.INITDEAD if not peer.heard else DeathCause.DEADTIME
                 changes.extend(self.declare_dead(peer, now, reason))
                 continue
             for medium, link in peer.links.items():
                 if (link.status is LinkStatus.UP and link.last_heard_at is not None
                         and now >= link.last_heard_at + peer.dt):
                     link.status = LinkStatus.DEAD
-                    changes.append(Change("link", peer.name, "up", "dead", medium=medium))
+                    changes.append(Change(ChangeKind.LINK, peer.name, "up", "dead", medium=medium))
         for ping in self.pings.values():
             if ping.status is not NodeStatus.DEAD and now >= ping.dead_at:
-                changes.append(Change("node", ping.name, ping.status.value, "dead",
-                                      detail="deadping"))
+                changes.append(Change(ChangeKind.NODE, ping.name, ping.status.value, "dead",
+                                      detail=DeathCause.DEADPING))
                 ping.status = NodeStatus.DEAD
                 self.ping_changed_at = now
         return changes
+
+    # --- what peers say about themselves ------------------------------------------
+    def learn_uuid(self, peer: Peer, uuid: bytes | None) -> None:
+        if uuid is not None:
+            peer.uuid = uuid
+
+    def uuid_of(self, name: str | None) -> bytes | None:
+        peer = self.peers.get(name) if name else None
+        return peer.uuid if peer is not None else None
+
+    def heard_announcement(self, peer: Peer, ann: Announcement) -> None:
+        """An hbd peer's status said exactly what it holds."""
+        peer.is_hbd = True
+        peer.holds = ann.holds
+        peer.standby = ann.standby
+        peer.claims = ann.claims
+        peer.failed = ann.failed
+        peer.pings = ann.pings
+
+    def heard_resource(self, peer: Peer, holds: tuple[str, ...]) -> None:
+        """A heartbeat peer's `resource` message (hbd peers announce in `status`)."""
+        if not peer.is_hbd:
+            peer.holds = holds
+
+    def holdings_unasked(self, peer: Peer) -> bool:
+        """A heartbeat peer, active, whose holdings nobody has asked for yet."""
+        return (peer.holds is None and not peer.is_hbd and peer.active
+                and peer.holds_wait_until is None)
+
+    def await_holdings(self, peer: Peer, until: float) -> None:
+        """Its holdings are unknown: wait for its `resource` message at most until `until`."""
+        peer.holds_wait_until = until
+
+    def holdings_overdue(self, now: float) -> list[Peer]:
+        """Peers that never said what they hold in time: taken as holding nothing."""
+        overdue = [p for p in self.peers.values()
+                   if p.holds is None and p.holds_wait_until is not None
+                   and now >= p.holds_wait_until]
+        for peer in overdue:
+            peer.holds = ()
+        return overdue
+
+    def heard_shutdone(self, peer: Peer, now: float) -> list[Change]:
+        peer.left_generation = peer.generation
+        return self.declare_dead(peer, now, DeathCause.SHUTDOWN)
+
+    def nak_received(self, peer: Peer, seq: int | None) -> None:
+        """The peer no longer has `seq`: stop asking for it."""
+        if seq is not None:
+            peer.missing.pop(seq, None)
 
     def rexmit_due(self, now: float) -> list[tuple[Peer, int]]:
         """Missing sequence numbers to ask for now (and reschedule)."""
@@ -346,14 +427,14 @@ class Membership:
                 peer.missing.clear()
                 continue
             for seq in sorted(peer.missing):
-                entry = peer.missing[seq]
-                if now < entry[0]:
+                gap = peer.missing[seq]
+                if now < gap.ask_at:
                     continue
-                entry[1] += 1
-                if entry[1] > REXMIT_GIVE_UP:
+                gap.tries += 1
+                if gap.tries > REXMIT_GIVE_UP:
                     del peer.missing[seq]
                     continue
-                entry[0] = now + self.config.hacf.max_rexmit_delay
+                gap.ask_at = now + self.config.hacf.max_rexmit_delay
                 due.append((peer, seq))
         return due
 
@@ -365,7 +446,7 @@ class Membership:
             ping.dead_at = now + self.config.deadping
             ping.replied_at = now
             if ping.status is not NodeStatus.PING:
-                changes.append(Change("node", ping.name, ping.status.value, "ping"))
+                changes.append(Change(ChangeKind.NODE, ping.name, ping.status.value, "ping"))
                 if ping.status is NodeStatus.DEAD:
                     self.ping_changed_at = now
                 ping.status = NodeStatus.PING

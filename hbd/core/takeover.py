@@ -35,6 +35,7 @@ Two pure parts:
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from hbd.config.model import AutoFailback, ResourceGroup
@@ -133,13 +134,32 @@ def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
     return Decision(not waiting, desired, holder)
 
 
+class StepOutcome(enum.Enum):
+    """What finishing a plan step led to."""
+
+    NEXT = "next"                    # more steps to run
+    STARTED = "started"
+    STOPPED = "stopped"
+    START_FAILED = "start_failed"    # rollback begins
+    RETRY = "retry"                  # a stop failed; retried later
+    STOP_FAILED = "stop_failed"      # a stop kept failing: given up
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of a plan: one resource, or a block run as one move."""
+
+    indices: tuple[int, ...]
+    op: ResourceOpKind
+
+
 @dataclass
 class GroupRun:
     """This node's state for one group, with the plan being carried out."""
 
     group: ResourceGroup
     state: GroupState = GroupState.STOPPED
-    plan: list[tuple[int, ResourceOpKind]] = field(default_factory=list)
+    plan: list[Step] = field(default_factory=list)
     step: int = 0
     op_id: int | None = None
     started: set[int] = field(default_factory=set)
@@ -154,58 +174,51 @@ class GroupRun:
 
     def begin_start(self) -> None:
         self.state = GroupState.STARTING
-        self.plan = [(i, ResourceOpKind.START) for i in range(len(self.group.resources))]
+        self.plan = [Step((i,), ResourceOpKind.START) for i in range(len(self.group.resources))]
         self.step = 0
         self.rolling_back = False
 
-    def begin_stop(self, include: int | None = None) -> None:
-        """Stop every resource that may be running, right to left."""
-        indices = set(self.started)
-        if include is not None:
-            indices.add(include)
+    def begin_stop(self, include: tuple[int, ...] = ()) -> None:
+        """Stop every resource that may be running (and `include`), right to left."""
+        indices = set(self.started) | set(include)
         if self.state in (GroupState.STARTED, GroupState.STOP_FAILED):
             indices = set(range(len(self.group.resources)))
         self.state = GroupState.STOPPING
-        self.plan = [(i, ResourceOpKind.STOP) for i in sorted(indices, reverse=True)]
+        self.plan = [Step((i,), ResourceOpKind.STOP) for i in sorted(indices, reverse=True)]
         self.step = 0
         self.stop_attempts = 0
 
-    def current(self) -> tuple[int, ResourceOpKind] | None:
+    def current(self) -> Step | None:
         return self.plan[self.step] if self.step < len(self.plan) else None
 
-    def finish_step(self, ok: bool, now: float) -> str:
-        """Record the outcome of the step in flight.
-
-        Returns what happened: "next" (more steps), "started", "stopped",
-        "start_failed" (rollback begins), "retry" (stop failed, retry later),
-        "stop_failed" (gave up).
-        """
-        index, op = self.plan[self.step]
+    def finish_step(self, ok: bool, now: float) -> StepOutcome:
+        """Record the outcome of the step in flight, and say what it led to."""
+        step = self.plan[self.step]
         self.op_id = None
-        if op is ResourceOpKind.START:
+        if step.op is ResourceOpKind.START:
             if not ok:
                 self.failed_until = now + START_FAILURE_HOLDOFF
                 self.rolling_back = True
-                self.begin_stop(include=index)
-                return "start_failed"
-            self.started.add(index)
+                self.begin_stop(include=step.indices)
+                return StepOutcome.START_FAILED
+            self.started.update(step.indices)
         else:
             if not ok:
                 self.stop_attempts += 1
                 if self.stop_attempts >= STOP_RETRIES:
                     self.state = GroupState.STOP_FAILED
                     self.plan = []
-                    return "stop_failed"
+                    return StepOutcome.STOP_FAILED
                 self.retry_at = now + STOP_RETRY_DELAY
-                return "retry"
-            self.started.discard(index)
+                return StepOutcome.RETRY
+            self.started.difference_update(step.indices)
             self.stop_attempts = 0
         self.step += 1
         if self.step < len(self.plan):
-            return "next"
+            return StepOutcome.NEXT
         if self.state is GroupState.STARTING:
             self.state = GroupState.STARTED
-            return "started"
+            return StepOutcome.STARTED
         self.state = GroupState.STOPPED
         self.started.clear()
-        return "stopped"
+        return StepOutcome.STOPPED

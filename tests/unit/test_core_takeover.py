@@ -4,7 +4,7 @@ from hbd.config.model import AutoFailback, Resource, ResourceGroup
 from hbd.core.events import ResourceOpKind
 from hbd.core.placement import backup_order
 from hbd.core.status import GroupState
-from hbd.core.takeover import STOP_RETRIES, GroupRun, NodeFacts, decide
+from hbd.core.takeover import STOP_RETRIES, GroupRun, NodeFacts, Step, StepOutcome, decide
 
 NODES = ("node0", "node2", "node1")          # ha.cf order of the source scenario
 VIP1 = ResourceGroup("node0", (Resource("IPaddr", ("192.168.32.21/24/eth0",)),
@@ -127,29 +127,29 @@ def _run(results, group=VIP1):
         seen.append(step)
         run.op_id = 1
         outcome = run.finish_step(ok, now=0.0)
-        if outcome in ("started", "stopped", "stop_failed"):
+        if outcome in (StepOutcome.STARTED, StepOutcome.STOPPED, StepOutcome.STOP_FAILED):
             break
     return run, seen, outcome
 
 
 def test_start_runs_left_to_right():
     run, seen, outcome = _run([True, True, True])
-    assert [i for i, _ in seen] == [0, 1, 2] and outcome == "started"
+    assert [s.indices for s in seen] == [(0,), (1,), (2,)] and outcome is StepOutcome.STARTED
     assert run.state is GroupState.STARTED
 
 
 def test_stop_runs_right_to_left():
     run, _, _ = _run([True, True, True])
     run.begin_stop()
-    assert [(i, op) for i, op in run.plan] == [(2, ResourceOpKind.STOP), (1, ResourceOpKind.STOP),
-                                              (0, ResourceOpKind.STOP)]
+    assert run.plan == [Step((2,), ResourceOpKind.STOP), Step((1,), ResourceOpKind.STOP),
+                        Step((0,), ResourceOpKind.STOP)]
 
 
 def test_failed_start_rolls_back_what_started():
     run, seen, outcome = _run([True, False, True, True])
-    assert seen[:2] == [(0, ResourceOpKind.START), (1, ResourceOpKind.START)]
-    assert seen[2:] == [(1, ResourceOpKind.STOP), (0, ResourceOpKind.STOP)]
-    assert outcome == "stopped" and run.state is GroupState.STOPPED
+    assert seen[:2] == [Step((0,), ResourceOpKind.START), Step((1,), ResourceOpKind.START)]
+    assert seen[2:] == [Step((1,), ResourceOpKind.STOP), Step((0,), ResourceOpKind.STOP)]
+    assert outcome is StepOutcome.STOPPED and run.state is GroupState.STOPPED
     assert run.failed_until is not None
 
 
@@ -157,9 +157,9 @@ def test_interrupted_start_stops_only_what_started():
     run = GroupRun(VIP1)
     run.begin_start()
     run.op_id = 1
-    assert run.finish_step(True, now=0.0) == "next"
+    assert run.finish_step(True, now=0.0) is StepOutcome.NEXT
     run.begin_stop()
-    assert run.plan == [(0, ResourceOpKind.STOP)]
+    assert run.plan == [Step((0,), ResourceOpKind.STOP)]
 
 
 def test_failed_stop_retries_then_stays_held():
@@ -169,8 +169,8 @@ def test_failed_stop_retries_then_stays_held():
     for _ in range(STOP_RETRIES):
         run.op_id, run.retry_at = 1, None
         outcomes.append(run.finish_step(False, now=0.0))
-    assert outcomes[:-1] == ["retry"] * (STOP_RETRIES - 1)
-    assert outcomes[-1] == "stop_failed"
+    assert outcomes[:-1] == [StepOutcome.RETRY] * (STOP_RETRIES - 1)
+    assert outcomes[-1] is StepOutcome.STOP_FAILED
     assert run.state is GroupState.STOP_FAILED and run.state.holding
 
 

@@ -7,6 +7,10 @@ dispatchers stay short and exhaustive:
 - `RunResourceOp`: start/stop/status one resource of a group; the result comes
   back as `ResourceOpFinished(op_id=...)`.
 - `Fence`: STONITH a node that died holding groups, before they are taken over.
+- `Probe`: ask the service LAN whether a group's addresses still answer (RFC 5227
+  ARP probe) before taking it over; the result comes back as `ProbeFinished`.
+- `FenceSelf`: this node must go (a stop that kept failing): STONITH itself or
+  reboot, so that its groups can move.
 - `SaveGeneration`: persist the generation *before* any message carrying it.
 - `Reannounce`: re-advertise a held group's addresses (gratuitous ARP).
 - `Notice`: something changed (node, link, group, a warning); the shell logs it,
@@ -65,6 +69,26 @@ class Fence:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """Probe the service LAN for `resources` (a group's IP resources)."""
+
+    op_id: int
+    group: str
+    resources: tuple[Resource, ...]
+
+
+class SelfFenceMethod(enum.Enum):
+    STONITH = "stonith"      # through the configured STONITH device, as any node would
+    REBOOT = "reboot"        # the kernel's immediate reboot (sysrq), after the watchdog path
+
+
+@dataclass(frozen=True)
+class FenceSelf:
+    method: SelfFenceMethod
+    reason: str
+
+
+@dataclass(frozen=True)
 class SaveGeneration:
     generation: int
 
@@ -109,5 +133,5 @@ class ShutdownComplete:
     pass
 
 
-Action = (Send | RunResourceOp | Fence | SaveGeneration | Reannounce | Notice
-          | ShutdownComplete)
+Action = (Send | RunResourceOp | Fence | Probe | FenceSelf | SaveGeneration | Reannounce
+          | Notice | ShutdownComplete)

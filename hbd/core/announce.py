@@ -10,6 +10,8 @@ foreign group a node holds, so hbd nodes add fields of their own to each
 | `hbd_standby`, `hbd_claim` | `none`, `local`, `foreign` or `all`, relative to the sender |
 | `hbd_fail` | group keys whose start failed recently on the sender |
 | `hbd_ping` | number of ping nodes the sender reaches (only with ping nodes) |
+| `hbd_down` | group keys the sender cannot serve: an interface they need lost carrier (only when there are some) |
+| `hbd_fenced` | nodes the sender fenced, as `NAME:GENERATION` (hex), until each is heard again (only when there are some) |
 
 This module is the codec (pure functions and one record); `cluster.py` decides
 when to send, `membership.py` keeps what peers said.
@@ -29,6 +31,7 @@ from hbd.wire.message import Message
 LOCAL, FOREIGN = "local", "foreign"
 BOTH = frozenset({LOCAL, FOREIGN})
 MAX_PING_DIGITS = 4          # a ping count above 9999 is not something a node reaches
+MAX_FENCED = 64              # more fenced nodes than a cluster has is not believed
 
 _SET_WORDS = {frozenset(): "none", frozenset({LOCAL}): "local",
               frozenset({FOREIGN}): "foreign", BOTH: "all"}
@@ -74,6 +77,8 @@ class Announcement:
     claims: frozenset[str]
     failed: tuple[str, ...]
     pings: int | None               # None: no ping nodes configured (field absent)
+    unable: tuple[str, ...] = ()    # groups it cannot serve (link down)
+    fenced: tuple[tuple[str, int], ...] = ()   # (node, its generation) the sender fenced
 
     def fields(self) -> tuple[tuple[str, str], ...]:
         out: tuple[tuple[str, str], ...] = (("hbd_hold", keys_text(self.holds)),
@@ -82,6 +87,10 @@ class Announcement:
                ("hbd_fail", keys_text(self.failed)))
         if self.pings is not None:
             out += (("hbd_ping", str(self.pings)),)
+        if self.unable:
+            out += (("hbd_down", keys_text(self.unable)),)
+        if self.fenced:
+            out += (("hbd_fenced", keys_text(f"{n}:{g:x}" for n, g in self.fenced)),)
         return out
 
 
@@ -93,4 +102,15 @@ def read_announcement(msg: Message) -> Announcement | None:
                         standby=parse_set(msg.get("hbd_standby")),
                         claims=parse_set(msg.get("hbd_claim")),
                         failed=parse_keys(msg.get("hbd_fail")),
-                        pings=parse_count(msg.get("hbd_ping")))
+                        pings=parse_count(msg.get("hbd_ping")),
+                        unable=parse_keys(msg.get("hbd_down")),
+                        fenced=parse_fenced(msg.get("hbd_fenced")))
+
+
+def parse_fenced(text: str | None) -> tuple[tuple[str, int], ...]:
+    out = []
+    for word in parse_keys(text)[:MAX_FENCED]:
+        name, _, gen = word.rpartition(":")
+        if name and gen and len(gen) <= 8 and all(c in "0123456789abcdef" for c in gen):
+            out.append((name, int(gen, 16)))
+    return tuple(out)

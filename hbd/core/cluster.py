@@ -38,31 +38,32 @@ from hbd.core import membership as mb
 from hbd.core.actions import Action, Notice, NoticeKind, SaveGeneration, ShutdownComplete
 from hbd.core.announce import Announcement, read_announcement, set_words
 from hbd.core.counters import Counters
-from hbd.core.events import (AdminRequested, Event, FenceFinished, LoadSampled, PacketReceived,
-                             PingReplied, ResourceOpFinished, ShutdownRequested, Started,
-                             TimerFired)
+from hbd.core.events import (AdminRequested, CarrierChanged, Event, FenceFinished, LoadSampled,
+                             PacketReceived, PingReplied, ProbeFinished, ResourceOpFinished,
+                             ShutdownRequested, Started, TimerFired)
 from hbd.core.messaging import Messenger
 from hbd.core.ownership import Local, Ownership
+from hbd.core.policy import Policy
 from hbd.core.rng import Rng
 from hbd.core.status import ClusterStatus, NodeStatus, NodeView
 from hbd.wire.message import Message
 
 AnnounceState = tuple[tuple[str, ...], frozenset[str], frozenset[str], tuple[str, ...], int,
-                      NodeStatus, bool]
+                      NodeStatus, bool, frozenset[str], tuple[tuple[str, int], ...]]
 
 
 class Cluster:
     """This node's view of the cluster: who is alive, and who owns which group."""
 
     def __init__(self, config: ClusterConfig, *, generation: int, uuid: bytes, now: float,
-                 rng: Rng, wall_offset: float = 0.0) -> None:
+                 rng: Rng, wall_offset: float = 0.0, policy: Policy = Policy()) -> None:
         self.config = config
         self.me = config.node_name
         self.generation = generation + 1
         self.uuid = uuid
         self.counters = Counters()
         self.members = mb.Membership(config, now=now, rng=rng)
-        self.owner = Ownership(config, self.members)
+        self.owner = Ownership(config, self.members, policy)
         self.messenger = Messenger(
             self.me, uuid, self.generation, wall_offset=wall_offset, counters=self.counters,
             ttl=config.hacf.hopfudge + len(config.nodes) + len(config.ping_nodes))
@@ -95,6 +96,12 @@ class Cluster:
                 out += self.owner.op_finished(event, now)
             case FenceFinished():
                 out += self.owner.fence_finished(event, now)
+                if event.ok:
+                    out += self._changes(self.members.fenced(event.node, now))
+            case ProbeFinished():
+                out += self.owner.probe_finished(event, now)
+            case CarrierChanged():
+                out += self._carrier(event)
             case PingReplied():
                 out += self._changes(self.members.ping_replied(event.address, now))
             case AdminRequested():
@@ -213,6 +220,9 @@ class Cluster:
         ann = read_announcement(msg)
         if ann is not None:
             self.members.heard_announcement(peer, ann)
+            for name, generation in ann.fenced:
+                if name != self.me:
+                    changes += self.members.fenced_by_peer(name, generation, now)
         elif self.members.holdings_unasked(peer):
             # A heartbeat peer: its holdings come in a `resource` message (it answers
             # our `starting` at once). Until then it may hold any group: wait.
@@ -232,6 +242,19 @@ class Cluster:
             self.members.nak_received(peer, mb.parse_hex(msg.get("firstseq")))
         return []
 
+    def _carrier(self, event: CarrierChanged) -> list[Action]:
+        if not self.members.set_carrier(event.iface, event.up):
+            return []
+        state = "up" if event.up else "down"
+        out: list[Action] = [Notice(NoticeKind.LINK, self.me, f"Link {self.me}:{event.iface} "
+                                    f"carrier {state}", (("iface", event.iface),
+                                                         ("carrier", state)))]
+        if not event.up and event.iface in self.members.media and self.members.media_down():
+            out.append(Notice(NoticeKind.WARNING, self.me, "every heartbeat link of this node "
+                              "lost carrier: it is the one cut off; it keeps what it holds "
+                              "(unless its service link is down too) and takes nothing over"))
+        return out
+
     def _handle_shutdown(self, now: float) -> list[Action]:
         if self.shutting_down:
             return []
@@ -248,7 +271,7 @@ class Cluster:
         changes = self.members.expire(now)
         for c in changes:
             if c.kind is mb.ChangeKind.NODE and c.new == "dead":
-                self.owner.node_died(c.node, c.detail)
+                self.owner.node_died(c.node, c.detail, now)
         out = self._changes(changes)
         for peer in self.members.holdings_overdue(now):
             out.append(Notice(NoticeKind.WARNING, peer.name, f"{peer.name} did not say what "
@@ -298,14 +321,16 @@ class Cluster:
         return Announcement(
             holds=self.owner.held(), standby=self.owner.standby_words(self._local()),
             claims=self.owner.claims, failed=self.owner.failed_keys(),
-            pings=self.members.ping_count() if self.members.pings else None)
+            pings=self.members.ping_count() if self.members.pings else None,
+            unable=tuple(sorted(self.owner.unable())),
+            fenced=tuple(sorted(self.owner.fenced.items())))
 
     def _announce_state(self) -> AnnounceState:
         """Everything peers learn from our status: a change is announced at once."""
         owner = self.owner
         return (owner.held(), owner.standby_words(self._local()), owner.claims,
                 owner.failed_keys(), self.members.ping_count(), self.own_status,
-                owner.in_transition())
+                owner.in_transition(), owner.unable(), tuple(sorted(owner.fenced.items())))
 
     def _announce(self, now: float) -> list[Action]:
         if self._announce_state() == self.announced:

@@ -61,6 +61,28 @@ class FenceFinished:
 
 
 @dataclass(frozen=True)
+class ProbeFinished:
+    """A `Probe` completed: `answered` when some host on the service LAN still
+    answers for one of the group's addresses (`detail` names it and its MAC)."""
+
+    op_id: int
+    answered: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CarrierChanged:
+    """An interface gained or lost carrier (link), as the kernel reports it.
+
+    The shell reports every interface the configuration names (heartbeat
+    media, the groups' interfaces) once at start and then on each change.
+    """
+
+    iface: str
+    up: bool
+
+
+@dataclass(frozen=True)
 class PingReplied:
     """An ICMP echo reply came back from a ping address."""
 
@@ -108,4 +130,5 @@ class LoadSampled:
 
 
 Event = (Started | PacketReceived | TimerFired | ResourceOpFinished | FenceFinished
-         | PingReplied | AdminRequested | ShutdownRequested | LoadSampled)
+         | ProbeFinished | CarrierChanged | PingReplied | AdminRequested | ShutdownRequested
+         | LoadSampled)

@@ -78,6 +78,7 @@ class DeathCause(enum.StrEnum):
     INITDEAD = "initdead"      # never heard since start
     SHUTDOWN = "shutdown"      # said `shutdone`
     DEADPING = "deadping"      # a ping node that stopped answering
+    FENCED = "fenced"          # reset by STONITH: off, holding nothing
 
 
 @dataclass
@@ -119,11 +120,24 @@ class Peer:
     standby: frozenset[str] = frozenset()
     claims: frozenset[str] = frozenset()
     failed: tuple[str, ...] = ()
+    unable: tuple[str, ...] = ()          # groups it cannot serve (a needed link is down)
     pings: int | None = None
     is_hbd: bool = False
     # a heartbeat peer's holdings are unknown until its `resource` message; wait
     # for it at most until this instant, then take them as "none"
     holds_wait_until: float | None = None
+    # why it is dead, and what it held when it went silent (None: unknown), so a
+    # taker knows whether its groups' addresses may still be up somewhere
+    dead_cause: DeathCause | None = None
+    died_at: float | None = None
+    holds_at_death: frozenset[str] | None = None
+
+    @property
+    def silent(self) -> bool:
+        """Dead without saying so (deadtime, initdead): it may be alive behind a
+        partition, and may have taken any group since (what it held when it went
+        silent is no guide: it is the node that takes over from us)."""
+        return self.dead_cause in (DeathCause.DEADTIME, DeathCause.INITDEAD)
 
     @property
     def alive(self) -> bool:
@@ -142,6 +156,7 @@ class Peer:
         self.standby = frozenset()
         self.claims = frozenset()
         self.failed = ()
+        self.unable = ()
         self.pings = None
 
 
@@ -186,6 +201,32 @@ class Membership:
             for p in config.ping_nodes}
         self.last_now = now
         self.ping_changed_at = now
+        self.carrier: dict[str, bool] = {}       # iface -> link up, as the kernel says
+
+    # --- carrier ------------------------------------------------------------------
+    def set_carrier(self, iface: str, up: bool) -> bool:
+        """Record an interface's carrier; True when it changed what was known."""
+        known = self.carrier.get(iface, True)     # unknown counts as up
+        self.carrier[iface] = up
+        return known is not up
+
+    def media_down(self) -> bool:
+        """Every heartbeat medium's interface has lost carrier: this node is the
+        one cut off (its peers cannot all have unplugged at once)."""
+        return all(self.carrier.get(m) is False for m in self.media)
+
+    def carrier_down(self, ifaces: frozenset[str]) -> frozenset[str]:
+        return frozenset(i for i in ifaces if self.carrier.get(i) is False)
+
+    def alive_count(self, now: float | None = None) -> int:
+        """This node and the peers it hears; with `now`, only those heard in the last
+        two keepalives: when a partition cuts this node off, its peers die one by
+        one, microseconds apart, and the ones not yet declared dead must not count."""
+        if now is None:
+            return 1 + sum(1 for p in self.peers.values() if p.alive)
+        since = now - 2 * self.config.keepalive
+        return 1 + sum(1 for p in self.peers.values() if p.alive
+                       and p.last_status_at is not None and p.last_status_at >= since)
 
     # --- views -------------------------------------------------------------
     def all_heard_or_dead(self) -> bool:
@@ -313,6 +354,8 @@ class Membership:
         if not peer.heard:
             peer.heard = True
             peer.heard_at = now
+            peer.dead_cause = None
+            peer.holds_at_death = None
         new = _node_status(st)
         if new is not peer.status:
             changes.append(Change(ChangeKind.NODE, peer.name, peer.status.value, new.value))
@@ -336,6 +379,14 @@ class Membership:
 
     def declare_dead(self, peer: Peer, now: float, reason: DeathCause) -> list[Change]:
         changes = [Change(ChangeKind.NODE, peer.name, peer.status.value, "dead", detail=reason)]
+        peer.dead_cause = reason
+        peer.died_at = now
+        if reason in (DeathCause.SHUTDOWN, DeathCause.FENCED):
+            peer.holds_at_death = frozenset()       # it released everything, or is off
+        elif reason is DeathCause.DEADTIME and peer.holds is not None:
+            peer.holds_at_death = frozenset(peer.holds)
+        else:
+            peer.holds_at_death = None
         peer.status = NodeStatus.DEAD
         peer.heard = False
         peer.heard_at = None
@@ -385,6 +436,7 @@ class Membership:
         peer.standby = ann.standby
         peer.claims = ann.claims
         peer.failed = ann.failed
+        peer.unable = ann.unable
         peer.pings = ann.pings
 
     def heard_resource(self, peer: Peer, holds: tuple[str, ...]) -> None:
@@ -409,6 +461,28 @@ class Membership:
         for peer in overdue:
             peer.holds = ()
         return overdue
+
+    def fenced_by_peer(self, name: str, generation: int, now: float) -> list[Change]:
+        """A peer says it fenced `name` in `generation`: if that is the incarnation we
+        know (not one that booted since), it is off, whether or not we noticed yet."""
+        peer = self.peers.get(name)
+        if peer is None or peer.generation is None or peer.generation > generation:
+            return []
+        if peer.dead_cause is DeathCause.FENCED:
+            return []
+        return self.fenced(name, now)
+
+    def fenced(self, name: str, now: float) -> list[Change]:
+        """STONITH reported `name` reset: it is off and holds nothing, whatever was
+        heard from it while the fence ran."""
+        peer = self.peers.get(name)
+        if peer is None:
+            return []
+        if peer.status is not NodeStatus.DEAD:
+            return self.declare_dead(peer, now, DeathCause.FENCED)
+        peer.dead_cause = DeathCause.FENCED
+        peer.holds_at_death = frozenset()
+        return []
 
     def heard_shutdone(self, peer: Peer, now: float) -> list[Change]:
         peer.left_generation = peer.generation

@@ -19,15 +19,20 @@ claims sets here. The messages that announce the result are `cluster.py`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, field
 
-from hbd.config.model import ClusterConfig
-from hbd.core.actions import Action, Fence, Notice, NoticeKind, Reannounce, RunResourceOp
+from hbd.config.model import ClusterConfig, ResourceGroup
+from hbd.core import groups as grp
+from hbd.core.actions import (Action, Fence, FenceSelf, Notice, NoticeKind, Probe, Reannounce,
+                              RunResourceOp, SelfFenceMethod)
 from hbd.core.announce import BOTH, parse_set, set_words
-from hbd.core.events import AdminRequested, AdminVerb, FenceFinished, ResourceOpFinished
+from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, ProbeFinished,
+                             ResourceOpFinished)
 from hbd.core.fencing import Fencing
 from hbd.core.membership import DeathCause, Membership
-from hbd.core.placement import backup_order
+from hbd.core.placement import backup_order, candidates
+from hbd.core.policy import Policy, StopFailure
 from hbd.core.status import GroupState, GroupView
 from hbd.core.takeover import (STOP_RETRIES, Decision, GroupRun, NodeFacts, StepOutcome, covers,
                                decide)
@@ -43,12 +48,37 @@ class Local:
     shutting_down: bool
 
 
+class FenceWhen(enum.Enum):
+    NOW = "now"
+    LATER = "later"          # after the two-node fence delay
+    NEVER = "never"          # this node may not fence (cut off, or no majority)
+
+
+@dataclass
+class Gate:
+    """Why a group this node should take over is not started yet (probe, fence)."""
+
+    probe_op: int | None = None          # a probe in flight
+    probe_at: float | None = None        # next probe not before
+    cleared: bool = False                # the last probe found nobody answering
+    wanted_since: float | None = None
+    note: str = ""                       # what hbctl shows while it waits
+    noted: set[str] = field(default_factory=set)   # notices already given this episode
+
+
 class Ownership:
-    def __init__(self, config: ClusterConfig, members: Membership) -> None:
+    def __init__(self, config: ClusterConfig, members: Membership,
+                 policy: Policy = Policy()) -> None:
         self.config = config
+        self.policy = policy
         self.me = config.node_name
         self.members = members
         self.runs: dict[str, GroupRun] = {g.key: GroupRun(g) for g in config.groups}
+        self.gates: dict[str, Gate] = {g.key: Gate() for g in config.groups}
+        self.ifaces = {g.key: grp.interfaces(g) for g in config.groups}
+        self.probe_ops: dict[int, str] = {}
+        self.self_fenced = False
+        self.fenced: dict[str, int] = {}       # node -> generation it had when we fenced it
         self.standby: frozenset[str] = frozenset()
         self.claims: frozenset[str] = frozenset()
         self.decisions: dict[str, Decision] = {}
@@ -87,6 +117,11 @@ class Ownership:
         words = parse_set(rsc_hold)
         return tuple(g.key for g in self.config.groups if covers(words, node, g))
 
+    def unable(self) -> frozenset[str]:
+        """Groups this node cannot serve: an interface they name lost carrier."""
+        return frozenset(k for k, ifaces in self.ifaces.items()
+                         if self.members.carrier_down(ifaces))
+
     def busy(self) -> bool:
         return any(r.busy or r.state not in (GroupState.STOPPED, GroupState.STOP_FAILED)
                    for r in self.runs.values())
@@ -102,7 +137,8 @@ class Ownership:
                                    holder=self.holder_seen.get(key),
                                    desired=d.desired if d else None,
                                    backups=backup_order(run.group, self.config.nodes,
-                                                        self.config.groups)))
+                                                        self.config.groups),
+                                   waiting=self.gates[key].note))
         return tuple(views)
 
     # --- timers ---------------------------------------------------------------------------
@@ -124,6 +160,10 @@ class Ownership:
         times: list[float | None] = [self.fencing.next_deadline()]
         for run in self.runs.values():
             times += [run.retry_at, run.failed_until]
+        for gate in self.gates.values():
+            if gate.probe_at is not None and gate.probe_at > last_now:
+                times.append(gate.probe_at)
+        times.extend(t for t in self._fence_delays() if t > last_now)
         if self.members.pings and self.ping_settles_at() > last_now:
             times.append(self.ping_settles_at())
         for peer in self.members.peers.values():
@@ -142,8 +182,12 @@ class Ownership:
             if run.failed_until is not None and now >= run.failed_until:
                 run.failed_until = None
 
-    def node_died(self, node: str, cause: str) -> None:
-        self.fencing.node_died(node, silent=cause == DeathCause.DEADTIME)
+    def node_died(self, node: str, cause: str, now: float) -> None:
+        """Remember a silent death for fencing, and whether this node saw it from a
+        side that may fence (see fencing.py)."""
+        when, why = self.fence_when(node, now)
+        self.fencing.node_died(node, silent=cause == DeathCause.DEADTIME,
+                               forbidden=why if when is FenceWhen.NEVER else "")
 
     # --- facts and decisions ------------------------------------------------------------------
     def _ping_suspect(self, now: float) -> bool:
@@ -162,14 +206,16 @@ class Ownership:
                 known[p.name] = p.pings
         best = max(known.values()) if has_pings else 0
         settled = now >= self.ping_settles_at()
+        cut_off = members.media_down()
         facts = {self.me: NodeFacts(
             self.me, eligible=local.comm_up and not local.shutting_down,
             pending=not local.comm_up, holds=frozenset(self.held()),
             standby=self.standby_words(local), claims=self.claims,
             failed=frozenset(self.failed_keys()),
             ping_degraded=has_pings and settled and known[self.me] < best,
-            ping_blind=has_pings and (not settled or known[self.me] == 0
-                                      or self._ping_suspect(now)))}
+            ping_blind=cut_off or has_pings and (not settled or known[self.me] == 0
+                                                 or self._ping_suspect(now)),
+            unable=self.unable())}
         for p in members.peers.values():
             alive = p.alive
             # a heartbeat peer that has not said what it holds yet: it may rank for
@@ -183,13 +229,16 @@ class Ownership:
                 holds=frozenset(p.holds or ()) if alive else frozenset(),
                 standby=p.standby, claims=p.claims, failed=frozenset(p.failed),
                 ping_degraded=has_pings and p.pings is not None and p.pings < best,
-                ping_blind=has_pings and p.pings == 0, holds_unknown=unknown)
+                ping_blind=has_pings and p.pings == 0, holds_unknown=unknown,
+                unable=frozenset(p.unable))
         return facts
 
     def reconcile(self, now: float, local: Local) -> list[Action]:
         for peer in self.members.peers.values():
             if peer.alive:
                 self.fencing.node_back(peer.name)
+                if peer.generation != self.fenced.get(peer.name, peer.generation):
+                    del self.fenced[peer.name]         # it booted again since
         facts = self.facts(now, local)
         # Decisions depend on the facts and the (fixed) configuration only: most
         # events (a peer's routine status) change no fact, so reuse them.
@@ -212,13 +261,18 @@ class Ownership:
                local: Local) -> list[Action]:
         """Begin a start or a stop when the decision and this node's state differ."""
         want = d.want and not local.shutting_down and local.comm_up
-        last = self.last_holder.get(key)
+        gate = self.gates[key]
         out: list[Action] = []
-        if want and run.state is GroupState.STOPPED and self.fencing.blocks(last):
-            want = False                     # its last holder is not fenced yet
-            assert last is not None
-            out += self._fence(last, now)
-        if run.state is GroupState.STOPPED and want:
+        if run.state is GroupState.STOPPED:
+            if not want:
+                self._reset(gate)
+                return out
+            if gate.wanted_since is None:
+                gate.wanted_since = now
+            blocked, out = self._gate(key, run.group, gate, now)
+            if blocked:
+                return out
+            self._reset(gate)
             run.begin_start()
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: taking over (desired "
                               f"holder {self.me}, primary {run.group.primary})"))
@@ -226,9 +280,153 @@ class Ownership:
             reason = "shutdown" if local.shutting_down else f"desired holder is {d.desired}"
             if d.holder and d.holder != self.me:
                 reason = f"{d.holder} also holds it and ranks higher"
+            elif key in self.unable():
+                reason = "a link it needs lost carrier"
             run.begin_stop()
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: releasing ({reason})"))
         return out
+
+    # --- before a takeover: quorum, fencing, probing ---------------------------------------
+    @staticmethod
+    def _reset(gate: Gate) -> None:
+        gate.probe_at = gate.wanted_since = None
+        gate.cleared = False
+        gate.note = ""
+        gate.noted.clear()
+
+    def _wait(self, key: str, gate: Gate, tag: str, note: str,
+              kind: NoticeKind = NoticeKind.WARNING) -> list[Action]:
+        """Keep `note` for hbctl; log it once per episode and kind of wait."""
+        gate.note = note
+        if tag in gate.noted:
+            return []
+        gate.noted.add(tag)
+        return [Notice(kind, key, f"group {key}: waiting: {note}", (("waiting", tag),))]
+
+    def _gate(self, key: str, group: ResourceGroup, gate: Gate,
+              now: float) -> tuple[bool, list[Action]]:
+        """(blocked, actions): whatever must happen before this node may start `key`."""
+        if self.policy.quorum and not self.quorate(now):
+            return True, self._wait(key, gate, "quorum", self._minority_note(now))
+        last = self.last_holder.get(key)
+        if last is not None and self.fencing.blocks(last):
+            return True, self._fence_gate(key, gate, last, now)
+        if not self._needs_probe(group):
+            return False, []
+        if gate.cleared:
+            return False, []
+        if gate.probe_op is not None:
+            return True, []
+        at = max(self._probe_earliest(group, gate), gate.probe_at or now)
+        if now < at:
+            gate.probe_at = at                 # the timer comes back for it
+            return True, []
+        op_id = self._new_op_id()
+        gate.probe_op = op_id
+        self.probe_ops[op_id] = key
+        return True, [Probe(op_id, key, grp.ip_resources(group))]
+
+    def _needs_probe(self, group: ResourceGroup) -> bool:
+        """A node that went silent may still have the group's addresses up."""
+        return (self.policy.arp_probe and bool(grp.ip_resources(group))
+                and any(p.silent for p in self.members.peers.values()))
+
+    def probe_interval(self) -> float:
+        return self.policy.probe_interval or self.config.keepalive
+
+    def _probe_earliest(self, group: ResourceGroup, gate: Gate) -> float:
+        """A deeper backup probes later: one interval for every better candidate it
+        cannot hear (other than the last holder), which may be taking it right now."""
+        order = candidates(group, self.config.nodes, self.config.groups)
+        last = self.last_holder.get(group.key)
+        ahead = order[:order.index(self.me)] if self.me in order else order
+        silent = sum(1 for n in ahead if n != last and n in self.members.peers
+                     and not self.members.peers[n].alive)
+        return (gate.wanted_since or 0.0) + silent * self.probe_interval()
+
+    def probe_finished(self, event: ProbeFinished, now: float) -> list[Action]:
+        key = self.probe_ops.pop(event.op_id, None)
+        if key is None:
+            return [Notice(NoticeKind.WARNING, self.me,
+                           f"result of unknown probe {event.op_id} ignored")]
+        gate = self.gates[key]
+        gate.probe_op = None
+        if not event.answered:
+            gate.cleared = True
+            return []
+        gate.cleared = False
+        gate.probe_at = now + self.probe_interval()
+        silent = [p.name for p in self.members.peers.values() if p.silent]
+        return self._wait(key, gate, "probe", (
+            f"its address still answers on the service LAN ({event.detail or 'answered'}); "
+            f"{', '.join(silent) or 'a silent node'} may still hold it (hung, or cut off from "
+            "the heartbeat LAN): not taking it over while it answers"))
+
+    # --- fencing policy ---------------------------------------------------------------------
+    def quorate(self, now: float) -> bool:
+        """More than half of the nodes heard lately (exactly half with ha.cf's first)."""
+        n, alive = len(self.config.nodes), self.members.alive_count(now)
+        if n < 3 or 2 * alive > n:
+            return True
+        first = self.config.nodes[0]
+        return 2 * alive == n and (first == self.me or (
+            first in self.members.peers and self.members.peers[first].alive))
+
+    def _minority_note(self, now: float) -> str:
+        return (f"this node hears {self.members.alive_count(now)} of "
+                f"{len(self.config.nodes)} nodes (no majority)")
+
+    def _priority(self, node: str) -> tuple[int, int]:
+        """Who wins a two-node fencing race: more groups held, then ha.cf order."""
+        if node == self.me:
+            held = len(self.held())
+        else:
+            peer = self.members.peers.get(node)
+            held = len(peer.holds_at_death or ()) if peer is not None else 0
+        nodes = self.config.nodes
+        return held, -(nodes.index(node) if node in nodes else len(nodes))
+
+    def fence_when(self, target: str, now: float) -> tuple[FenceWhen, str]:
+        """Whether this node may fence `target` now, later or never, and why."""
+        members = self.members
+        if members.media_down():
+            return FenceWhen.NEVER, ("every heartbeat link of this node lost carrier: it is "
+                                     "the one cut off")
+        if members.pings and members.ping_count() == 0:
+            return FenceWhen.NEVER, ("this node reaches none of its ping nodes: it is most "
+                                     "likely the one cut off")
+        if len(self.config.nodes) >= 3:
+            if self.quorate(now):
+                return FenceWhen.NOW, ""
+            return FenceWhen.NEVER, self._minority_note(now) + ": the majority side fences"
+        if self._priority(target) > self._priority(self.me):
+            return FenceWhen.LATER, (f"{target} ranks higher: in a two-node race it fences "
+                                     "first")
+        return FenceWhen.NOW, ""
+
+    def _fence_due(self, target: str) -> float:
+        peer = self.members.peers.get(target)
+        died = peer.died_at if peer is not None and peer.died_at is not None else 0.0
+        return died + self.policy.fence_delay
+
+    def _fence_delays(self) -> list[float]:
+        now = self.members.last_now
+        return [self._fence_due(node) for node in self.fencing.waiting()
+                if self.fence_when(node, now)[0] is FenceWhen.LATER]
+
+    def _fence_gate(self, key: str, gate: Gate, target: str, now: float) -> list[Action]:
+        when, why = self.fence_when(target, now)
+        if self.fencing.forbidden(target):
+            when, why = FenceWhen.NEVER, (f"it went silent while {self.fencing.forbidden(target)}"
+                                          " (wait for it to return, or an operator)")
+        if when is FenceWhen.NEVER:
+            return self._wait(key, gate, "nofence", f"{target} must be fenced first, and this "
+                              f"node may not fence: {why}", NoticeKind.ERROR)
+        if when is FenceWhen.LATER and now < self._fence_due(target):
+            return self._wait(key, gate, "fencedelay", f"fencing {target} at "
+                              f"+{self.policy.fence_delay:g}s ({why})")
+        gate.note = f"fencing {target} (STONITH)"
+        return self._fence(target, now)
 
     def _holder_notice(self, key: str, d: Decision, facts: dict[str, NodeFacts]) -> list[Action]:
         others = [n for n, f in facts.items() if n != self.me and key in f.holds]
@@ -287,9 +485,7 @@ class Ownership:
                 return [Notice(NoticeKind.WARNING, key, f"stop of {resource.spec} failed"
                                f"{detail}; retry {run.stop_attempts} of {STOP_RETRIES}", data)]
             case StepOutcome.STOP_FAILED:
-                return [Notice(NoticeKind.ERROR, key, f"STOP FAILED: {resource.spec} would not "
-                               f"stop{detail}; group {key} stays held here until an operator "
-                               "clears it", data)]
+                return self._stop_failed(key, resource.spec, detail, data)
             case StepOutcome.STARTED:
                 return [Notice(NoticeKind.GROUP, key, f"group {key} started", data)]
             case StepOutcome.STOPPED:
@@ -298,6 +494,34 @@ class Ownership:
             case StepOutcome.NEXT:
                 return []
 
+    def _self_fence_method(self) -> SelfFenceMethod | None:
+        choice = self.policy.on_stop_failure
+        if choice is StopFailure.HOLD:
+            return None
+        stonith = bool(self.config.hacf.stonith)
+        if choice is StopFailure.REBOOT or not stonith:
+            return SelfFenceMethod.REBOOT
+        return SelfFenceMethod.STONITH
+
+    def _stop_failed(self, key: str, spec: str, detail: str,
+                     data: tuple[tuple[str, str], ...]) -> list[Action]:
+        """A stop kept failing: the group is stuck here. Heartbeat reboots the node so
+        that another can take it; so does hbd unless told to hold it."""
+        method = self._self_fence_method()
+        if method is None:
+            self.gates[key].note = "stop failed; held here until an operator clears it"
+            return [Notice(NoticeKind.ERROR, key, f"STOP FAILED: {spec} would not stop{detail}; "
+                           f"group {key} stays held here until an operator clears it "
+                           "(on_stop_failure hold)", data)]
+        reason = f"{spec} would not stop{detail}"
+        out: list[Action] = [Notice(NoticeKind.ERROR, key, f"STOP FAILED: {reason}; this node "
+                                    f"fences itself ({method.value}) so that group {key} can "
+                                    "move", data)]
+        if not self.self_fenced:
+            self.self_fenced = True
+            out.append(FenceSelf(method, f"group {key}: {reason}"))
+        return out
+
     def fence_finished(self, event: FenceFinished, now: float) -> list[Action]:
         node = self.fencing.finished(event.op_id, event.ok, now)
         if node is None:
@@ -305,6 +529,9 @@ class Ownership:
                            f"result of unknown fence {event.op_id} ignored")]
         detail = f": {event.detail}" if event.detail else ""
         if event.ok:
+            peer = self.members.peers.get(node)
+            if peer is not None and peer.generation is not None:
+                self.fenced[node] = peer.generation
             return [Notice(NoticeKind.NODE, node, f"node {node} fenced (STONITH){detail}",
                            (("status", "fenced"),))]
         return [Notice(NoticeKind.ERROR, node, f"STONITH of {node} failed{detail}; its groups "

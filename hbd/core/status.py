@@ -59,6 +59,7 @@ class GroupView:
     holder: str | None             # who holds it, as this node sees it
     desired: str | None            # who should hold it, as this node sees it
     backups: tuple[str, ...] = ()
+    waiting: str = ""              # why this node, the desired holder, has not started it
 
 
 @dataclass(frozen=True)

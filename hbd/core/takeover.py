@@ -70,6 +70,7 @@ class NodeFacts:
     ping_degraded: bool = False
     ping_blind: bool = False            # ping nodes configured, none reachable (settled)
     holds_unknown: bool = False         # a heartbeat peer that has not said what it holds
+    unable: frozenset[str] = frozenset()  # groups it cannot serve: a link they need is down
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _usable(f: NodeFacts, group: ResourceGroup) -> bool:
     would collide when it is back."""
     if f.ping_blind and group.primary != f.name and group.key not in f.holds:
         return False
-    return f.eligible and group.key not in f.failed
+    return f.eligible and group.key not in f.failed and group.key not in f.unable
 
 
 def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
@@ -125,7 +126,8 @@ def decide(group: ResourceGroup, me: str, nodes: tuple[str, ...],
         return Decision(False, desired, holder)    # it may hold this group: ask first
     if key in mine.holds:
         better = [n for n in holders if n != me and order.index(n) < order.index(me)]
-        want = not better and (desired is None or desired == me)
+        want = (not better and (desired is None or desired == me)
+                and key not in mine.unable)     # a link it needs is down: release at once
         return Decision(want, desired, holder)
     if desired != me or any(n != me for n in holders):
         return Decision(False, desired, holder)

@@ -43,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from hbd.config.model import ClusterConfig, medium_name
-from hbd.core.actions import (Fence, Notice, Reannounce, RunResourceOp, SaveGeneration, Send,
-                              ShutdownComplete)
-from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, GroupSet,
-                             PacketReceived, PingReplied, ResourceOpFinished, ResourceOpKind,
-                             ShutdownRequested, Started, TimerFired)
+from hbd.core.actions import (Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
+                              SaveGeneration, Send, ShutdownComplete)
+from hbd.core.events import (AdminRequested, AdminVerb, CarrierChanged, FenceFinished, GroupSet,
+                             PacketReceived, PingReplied, ProbeFinished, ResourceOpFinished,
+                             ResourceOpKind, ShutdownRequested, Started, TimerFired)
+from hbd.core.groups import interfaces
 from tests.sim.configs import SCENARIO, scenario_configs
 
 WALL_OFFSET = 1_800_000_000.0
@@ -55,6 +56,7 @@ LAN_DELAY = (0.0002, 0.002)          # one-way delay of a healthy link, seconds
 DEFAULT_OP_TIME = (0.005, 0.050)     # resource operation durations, seconds
 OP_TIMES = {"MacAddr": (0.020, 0.020)}
 INBOX_LIMIT = 256                    # socket buffer of a frozen node, in packets
+PROBE_WAIT = 0.005                   # an ARP probe's listening time, seconds
 
 
 class InvariantViolation(AssertionError):
@@ -194,7 +196,11 @@ class SimNode:
     inbox: list = field(default_factory=list)
     timer_at: float | None = None
     timer_token: int = 0
-    plugged: bool = True
+    plugged: bool = True                        # every cable (today's `unplug` pulls all)
+    service: bool = True                        # the service LAN cable (eth0)
+    hb: bool = True                             # the heartbeat LAN (cable or switch)
+    hb_carrier: bool = True                     # its interface has link (a cable, not a switch)
+    arp: bool = True                            # the kernel answers ARP (not crashed)
     gateway: bool = True
     reannounced: list = field(default_factory=list)
     keys: set = field(default_factory=set)      # segment keys currently held
@@ -204,6 +210,21 @@ class SimNode:
     @property
     def media(self) -> tuple[str, ...]:
         return tuple(medium_name(m) for m in self.config.hacf.media) or ("eth2",)
+
+    @property
+    def service_ifaces(self) -> tuple[str, ...]:
+        out: set[str] = set()
+        for g in self.config.groups:
+            out |= interfaces(g)
+        return tuple(sorted(out))
+
+    @property
+    def on_service_lan(self) -> bool:
+        return self.plugged and self.service
+
+    @property
+    def on_hb_lan(self) -> bool:
+        return self.plugged and self.hb
 
 
 @dataclass(frozen=True)
@@ -280,8 +301,11 @@ class Sim:
                  autostart: bool = True, wall_offset: float = WALL_OFFSET,
                  ping_interval: float | None = None, trace_ops: bool = True,
                  strict: bool = True, on_spin: str = "raise",
-                 wire: Callable[[Any, ClusterConfig], Any] | None = None) -> None:
+                 wire: Callable[[Any, ClusterConfig], Any] | None = None,
+                 policy: Any = None, carrier: bool = True) -> None:
         self.seed = seed
+        self.policy = policy          # hbd.core.policy.Policy for every core (None: default)
+        self.carrier = carrier        # cable pulls reach the cores as carrier changes
         self.strict = strict          # False: the auditor records overlaps but never raises
         self.on_spin = on_spin        # "raise" CoreLivelock, or "park" the stuck timer
         self.wire = wire              # optional Message -> Message (e.g. a codec round trip)
@@ -312,6 +336,9 @@ class Sim:
         self.trace: list[str] = []
         self.notices: list[tuple[float, str, Notice]] = []
         self.fences: list[tuple[float, str, str]] = []            # (t, fencer, target)
+        self.fence_holdings: list[tuple[float, str, str, tuple[str, ...]]] = []
+        self.probes: list[tuple[float, str, str, bool]] = []      # (t, node, group, answered)
+        self.self_fences: list[tuple[float, str, str]] = []       # (t, node, method)
         self.ops: list[dict] = []
         self.auditor = Auditor(self)
         self.holders_map: dict[str, set[str]] = {}
@@ -429,7 +456,7 @@ class Sim:
 
     def _resources_changed(self, node: SimNode) -> None:
         # An unplugged node's addresses are not on the segment: no conflict while out.
-        keys = node.resources.keys() if node.plugged else set()
+        keys = node.resources.keys() if node.on_service_lan else set()
         for key in sorted(keys ^ node.keys):
             holders = self.holders_map.setdefault(key, set())
             if key in keys:
@@ -442,7 +469,7 @@ class Sim:
     # --- cleanliness (arms the auditor) ---------------------------------------------------
     def _dirty(self) -> bool:
         for node in self.nodes.values():
-            if not node.plugged:
+            if not (node.plugged and node.service and node.hb and node.arp):
                 return True
             if node.state in (NodeState.FROZEN, NodeState.KILLED):
                 return True
@@ -473,16 +500,21 @@ class Sim:
             raise RuntimeError(f"cannot start {name}: it is {node.state.value}")
         node.incarnation += 1
         node.inbox.clear()
+        node.arp = True
         node.timer_at, node.timer_token = None, node.timer_token + 1
         generation = node.disk.get("generation", 0)
+        extra = {} if self.policy is None else {"policy": self.policy}
         node.core = self.core_factory(
             node.config, generation=generation, uuid=hashlib.md5(name.encode()).digest(),
             now=self.now, rng=random.Random(node.seeds.getrandbits(64)),
-            wall_offset=self.wall_offset)
+            wall_offset=self.wall_offset, **extra)
         node.state = NodeState.RUNNING
         self.log("sim", f"start {name} (generation on disk {generation})")
         self.disturb()
         self._feed(node, Started())
+        for iface, up in self._carrier_of(node):      # the shell reports what is down
+            if not up and node.state is NodeState.RUNNING:
+                self._feed(node, CarrierChanged(iface, False))
         self._push(self.now + node.seeds.uniform(0, self.ping_interval), "ping",
                    (name, node.incarnation))
 
@@ -520,6 +552,15 @@ class Sim:
         self._gone(node, NodeState.KILLED)
         self.disturb()
 
+    def stop_post(self, name: str) -> None:
+        """systemd's `ExecStopPost=hbd restore` after a killed daemon: whatever it left
+        configured is released, and the daemon stays down until started."""
+        node = self.nodes[name]
+        if node.state is NodeState.KILLED:
+            self.log("sim", f"stop-post clean-up on {name}")
+            self._recover(node)
+            self.disturb()
+
     def restart(self, name: str) -> None:
         """New core. A running or frozen daemon is killed first (its resources then
         released by crash recovery); a stopped or powered-off node just starts."""
@@ -536,9 +577,19 @@ class Sim:
             self._feed(node, ShutdownRequested())
 
     def freeze(self, name: str) -> None:
+        """Kernel crash: nothing runs, nothing answers (ARP included)."""
         node = self.nodes[name]
         if node.state is NodeState.RUNNING:
             self.log("sim", f"freeze {name}")
+            node.state = NodeState.FROZEN
+            node.arp = False
+            self.disturb()
+
+    def hang(self, name: str) -> None:
+        """hbd hung on a live kernel: the core runs nothing, the kernel answers ARP."""
+        node = self.nodes[name]
+        if node.state is NodeState.RUNNING:
+            self.log("sim", f"hang {name}")
             node.state = NodeState.FROZEN
             self.disturb()
 
@@ -548,6 +599,7 @@ class Sim:
             return
         self.log("sim", f"thaw {name} ({len(node.inbox)} queued)")
         node.state = NodeState.RUNNING
+        node.arp = True
         self.disturb()
         if node.timer_at is not None and node.timer_at <= self.now:
             node.timer_at = None
@@ -599,6 +651,10 @@ class Sim:
             self.log(node.name, text + (f" [{data}]" if data else ""))
         elif isinstance(action, Fence):
             self._fence(node, action)
+        elif isinstance(action, Probe):
+            self._probe(node, action)
+        elif isinstance(action, FenceSelf):
+            self._fence_self(node, action)
         elif isinstance(action, SaveGeneration):
             node.disk["generation"] = action.generation
         elif isinstance(action, Reannounce):
@@ -618,6 +674,8 @@ class Sim:
         """The STONITH device: after `fence_time`, the target is powered off (the
         reset; it stays off until the test restarts it) and the fencer is told."""
         self.fences.append((self.now, node.name, action.node))
+        self.fence_holdings.append((self.now, node.name, action.node,
+                                    tuple(sorted(self.nodes[action.node].resources.groups()))))
         incarnation = node.incarnation
 
         def done() -> None:
@@ -629,6 +687,65 @@ class Sim:
                 self._feed(node, FenceFinished(action.op_id, action.node, ok,
                                                "" if ok else "device did not answer"))
         self.after(self.fence_time, done)
+
+    # --- the service LAN: ARP probes, carrier -------------------------------------------
+    def arp_holders(self, prober: str, group_key: str) -> list[str]:
+        """Nodes that would answer an ARP probe from `prober` for the group's addresses:
+        on the service LAN with it, kernel alive, the address configured."""
+        if not self.nodes[prober].on_service_lan:
+            return []
+        keys = {k for r in self.groups[group_key].resources for k in physical_keys(r.spec)
+                if k.startswith("ip:")}
+        out = []
+        for name in self.names:
+            other = self.nodes[name]
+            if (name != prober and other.arp and other.state is not NodeState.DOWN
+                    and other.on_service_lan and keys & other.keys):
+                out.append(name)
+        return out
+
+    def _probe(self, node: SimNode, action: Probe) -> None:
+        incarnation = node.incarnation
+
+        def done() -> None:
+            if node.incarnation != incarnation or node.state is NodeState.DOWN:
+                return
+            answering = self.arp_holders(node.name, action.group)
+            self.probes.append((self.now, node.name, action.group, bool(answering)))
+            event = ProbeFinished(action.op_id, bool(answering),
+                                  f"answered by {','.join(answering)}" if answering else "")
+            if node.state is NodeState.FROZEN:
+                node.inbox.append(("event", event))
+            else:
+                self._feed(node, event)
+        self.after(PROBE_WAIT, done)
+
+    def _fence_self(self, node: SimNode, action: FenceSelf) -> None:
+        """The node reboots (sysrq) or is reset by STONITH: it is gone, resources too."""
+        self.self_fences.append((self.now, node.name, action.method.value))
+        self.log("sim", f"{node.name} fences itself ({action.method.value}): {action.reason}")
+        name = node.name
+        self.after(0.001, lambda: self.power_off(name)
+                   if self.nodes[name].state is not NodeState.DOWN else None)
+
+    def _carrier_of(self, node: SimNode) -> list[tuple[str, bool]]:
+        if not self.carrier:
+            return []
+        hb = node.plugged and node.hb_carrier
+        svc = node.on_service_lan
+        return ([(i, hb) for i in node.media]
+                + [(i, svc) for i in node.service_ifaces if i not in node.media])
+
+    def _carrier_changed(self, node: SimNode, before: list[tuple[str, bool]]) -> None:
+        """Tell a running core what lost or regained carrier (a frozen one: later)."""
+        for (iface, was), (_, now_up) in zip(before, self._carrier_of(node)):
+            if was == now_up:
+                continue
+            event = CarrierChanged(iface, now_up)
+            if node.state is NodeState.RUNNING:
+                self._feed(node, event)
+            elif node.state is NodeState.FROZEN:
+                node.inbox.append(("event", event))
 
     def _rearm(self, node: SimNode) -> None:
         deadline = node.core.next_deadline()
@@ -666,7 +783,7 @@ class Sim:
     # --- network ------------------------------------------------------------------------
     def _send(self, node: SimNode, message) -> None:
         src = node.name
-        if not node.plugged:
+        if not node.on_hb_lan:
             return
         if self.wire is not None:
             message = self.wire(message, node.config)
@@ -678,7 +795,7 @@ class Sim:
             if dst == src:
                 continue
             link = self.links[(src, dst)]
-            if not link.up or not self.nodes[dst].plugged:
+            if not link.up or not self.nodes[dst].on_hb_lan:
                 continue
             for medium in node.media:
                 packet = (dst, src, message, medium)
@@ -794,18 +911,41 @@ class Sim:
             self.after(step * i, lambda s=s, d=d: self.hold(s, d))
             self.after(duration - step * i, lambda s=s, d=d: self.release(s, d))
 
+    def _recable(self, name: str, text: str, change: Callable[[SimNode], None]) -> None:
+        node = self.nodes[name]
+        self.log("sim", f"{text} {name}")
+        before = self._carrier_of(node)
+        change(node)
+        self._resources_changed(node)
+        self.disturb()
+        self._carrier_changed(node, before)
+
     def unplug(self, name: str) -> None:
         """Every cable of the node out, heartbeat and service (ping) alike."""
-        self.log("sim", f"unplug {name}")
-        self.nodes[name].plugged = False
-        self._resources_changed(self.nodes[name])
-        self.disturb()
+        self._recable(name, "unplug", lambda n: setattr(n, "plugged", False))
 
     def plug(self, name: str) -> None:
-        self.log("sim", f"plug {name}")
-        self.nodes[name].plugged = True
-        self._resources_changed(self.nodes[name])
-        self.disturb()
+        self._recable(name, "plug", lambda n: setattr(n, "plugged", True))
+
+    def pull_service(self, name: str) -> None:
+        """The service LAN cable (eth0) only: clients and ping nodes are out of reach."""
+        self._recable(name, "pull service cable of", lambda n: setattr(n, "service", False))
+
+    def plug_service(self, name: str) -> None:
+        self._recable(name, "plug service cable of", lambda n: setattr(n, "service", True))
+
+    def cut_hblan(self, name: str, *, carrier: bool = True) -> None:
+        """The node's heartbeat LAN only: its cable (the node sees carrier go) or,
+        with `carrier=False`, the switch port (nothing tells the node)."""
+        def cut(n: SimNode) -> None:
+            n.hb = False
+            n.hb_carrier = not carrier
+        self._recable(name, "cut heartbeat LAN of" + ("" if carrier else " (switch)"), cut)
+
+    def heal_hblan(self, name: str) -> None:
+        def heal(n: SimNode) -> None:
+            n.hb = n.hb_carrier = True
+        self._recable(name, "heal heartbeat LAN of", heal)
 
     def cut_gateway(self, name: str) -> None:
         """name no longer reaches the ping node (its service side is cut)."""
@@ -825,7 +965,7 @@ class Sim:
         if node.incarnation != incarnation or node.state is NodeState.DOWN:
             return
         self._push(self.now + self.ping_interval, "ping", payload)
-        if node.state is NodeState.RUNNING and node.plugged and node.gateway:
+        if node.state is NodeState.RUNNING and node.on_service_lan and node.gateway:
             for ping_node in node.config.ping_nodes:
                 for address in ping_node.addresses:
                     self.last_ping[name] = self.now
@@ -870,6 +1010,10 @@ class Sim:
             node = self.nodes[name]
             if not node.plugged:
                 self.plug(name)
+            if not node.service:
+                self.plug_service(name)
+            if not node.hb:
+                self.heal_hblan(name)
             if not node.gateway:
                 self.restore_gateway(name)
             if node.state is NodeState.FROZEN:
@@ -966,7 +1110,8 @@ def scenario_sim(seed: int = 0, *, per_node_haresources: bool = False, ping: boo
     """The source scenario's three nodes (timings default to the scenario's)."""
     sim_kw = {k: kw.pop(k) for k in list(kw) if k in ("core_factory", "op_times", "autostart",
                                                       "ping_interval", "trace_ops", "strict",
-                                                      "on_spin", "wire")}
+                                                      "on_spin", "wire", "policy",
+                                                      "carrier")}
     timings = {**SCENARIO, **kw}
     configs = scenario_configs(per_node_haresources=per_node_haresources, ping=ping, **timings)
     return Sim(configs, seed, **sim_kw)

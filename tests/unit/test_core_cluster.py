@@ -225,10 +225,13 @@ def test_core_messages_survive_encode_and_decode():
 def test_resource_message_says_isstable_1_once_a_takeover_has_finished():
     """heartbeat holds a peer in `transition` (and delays its own shutdown) until a
     `resource ... isstable=1` arrives; hbd sends one when its starts are done."""
-    from hbd.core.actions import RunResourceOp
-    from hbd.core.events import ResourceOpFinished
+    from hbd.core.actions import Probe, RunResourceOp
+    from hbd.core.events import ProbeFinished, ResourceOpFinished
     c, _ = boot("node1")
-    out = run_until(c, 12.0 + 6.0 + 1.0)       # node0 never heard: initdead, node1 takes over
+    out = run_until(c, 12.0 + 6.0 + 1.0)       # node0 never heard: initdead, node1 probes
+    probes = [a for a in out if isinstance(a, Probe)]
+    assert len(probes) == 1 and not [a for a in out if isinstance(a, RunResourceOp)]
+    out += c.handle(ProbeFinished(probes[0].op_id, answered=False), now=19.0)
     ops = [a for a in out if isinstance(a, RunResourceOp)]
     assert len(ops) == 1 and ops[0].op.value == "start"
     started = [m for m in sends(out) if m.type == "resource"]

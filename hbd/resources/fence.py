@@ -47,6 +47,7 @@ from hbd.core.actions import Fence
 from hbd.core.events import FenceFinished
 from hbd.resources import proctree
 from hbd.resources.outcome import OpResult
+from hbd.watchdog import reboot_now
 
 STONITH = "/usr/sbin/stonith"
 SAFE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
@@ -264,9 +265,7 @@ async def self_fence(method: Method, reason: str, *, fencer: Fencer | None = Non
     """Take this node down so that its groups may move (a stop failed). STONITH
     first when asked and configured, else (or when no device did it) the immediate
     reboot. Returns only if the node is still up: the result says why."""
-    if reboot is None:
-        from hbd.watchdog import reboot_now
-        reboot = reboot_now
+    reboot = reboot or reboot_now
     if method is Method.STONITH:
         if fencer is not None and fencer.devices:
             result = await fencer.fence_self()

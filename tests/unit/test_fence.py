@@ -3,7 +3,6 @@ cluster-glue's `stonith` with a device of our own, timeouts, self-fencing."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -14,8 +13,15 @@ import pytest
 
 from hbd.config.hacf import parse_hacf
 from hbd.core.actions import Fence
-from hbd.resources.fence import (STONITH, Fencer, Method, config_line, devices_for,
-                                 self_fence, stonith_argv)
+from hbd.resources.fence import (
+    STONITH,
+    Fencer,
+    Method,
+    config_line,
+    devices_for,
+    self_fence,
+    stonith_argv,
+)
 from hbd.resources.outcome import OpResult
 from tests.waiting import until
 
@@ -227,12 +233,12 @@ async def test_self_fence_reboots_when_stonith_cannot(tmp_path):
                               fencer=Fencer((device,), "node1", on_finished=None, binary=fake),
                               reboot=reboots)
     assert not result.ok
-    assert reboots.reasons == ["stop of vip1 failed; self-fencing through STONITH failed "
-                               "(stonith -t baytech -T reset node1: exit 1: ); rebooting instead"]
+    assert reboots.reasons == [("stop of vip1 failed; self-fencing through STONITH failed "
+                                "(stonith -t baytech -T reset node1: exit 1: ); rebooting instead")]
     reboots = Reboots()
     await self_fence(Method.STONITH, "stop failed", fencer=None, reboot=reboots)
-    assert reboots.reasons == ["stop failed; no STONITH device applies to this node; "
-                               "rebooting instead"]
+    assert reboots.reasons == [("stop failed; no STONITH device applies to this node; "
+                                "rebooting instead")]
 
 
 async def test_self_fence_by_reboot():

@@ -37,6 +37,7 @@ import os
 import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hbd import logs
 
@@ -245,7 +246,7 @@ class StateDir:
         write_atomic(self._file(PEERS_FILE), (json.dumps(doc) + "\n").encode(), mode=0o600)
 
 
-def _peers_problem(peers: Mapping[object, object]) -> str | None:
+def _peers_problem(peers: Mapping[Any, Any]) -> str | None:
     if len(peers) > MAX_PEERS:
         return f"{len(peers)} peers, more than {MAX_PEERS}"
     for name, generation in peers.items():
@@ -257,7 +258,7 @@ def _peers_problem(peers: Mapping[object, object]) -> str | None:
     return None
 
 
-def _same_as(path: str) -> dict:
+def _same_as(path: str) -> dict[str, Any]:
     """write_atomic's mode and owner for replacing `path`: its own, if it exists."""
     try:
         st = os.stat(path)

@@ -117,7 +117,7 @@ def read_stat(pid: int) -> Member | None:
 
 
 def _all_processes() -> dict[int, Member]:
-    found = {}
+    found: dict[int, Member] = {}
     try:
         names = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
     except OSError:

@@ -247,8 +247,8 @@ class ScriptRunner:
                 head = f"{head}; {finished.leftover}"
             return OpResult(False, _joined(head, finished.output))
         if agent.cls is AgentClass.OCF:
-            return _ocf_result(resource.spec, op, finished)
-        return _script_result(resource.spec, op, finished)
+            return _ocf_result(resource.spec, op, finished.rc, finished)
+        return _script_result(resource.spec, op, finished.rc, finished)
 
     async def close(self) -> None:
         """Kill (TERM, then KILL) every script's tree still running, each wait bounded;
@@ -278,7 +278,7 @@ class ScriptRunner:
         """(agent, script, None), or why it cannot run. The script is heartbeat's
         `scriptpath`: the first candidate that is an executable file."""
         try:
-            agent = agent_of(resource, NATIVE_RESOURCES)
+            agent = agent_of(resource, tuple(NATIVE_RESOURCES))
         except ValueError as exc:
             return None, "", str(exc)
         if agent.cls is AgentClass.NATIVE:
@@ -392,14 +392,16 @@ def _base_env(dirs: AgentDirs) -> dict[str, str]:
 
 async def _spawn(argv: list[str], env: dict[str, str], out_w: int,
                  err_w: int) -> asyncio.subprocess.Process:
-    options = {"stdin": asyncio.subprocess.DEVNULL, "stdout": out_w, "stderr": err_w,
-               "env": env, "cwd": "/", "start_new_session": True}
+    async def start(*command: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env,
+            cwd="/", start_new_session=True)
     try:
-        return await asyncio.create_subprocess_exec(*argv, **options)
+        return await start(*argv)
     except OSError as exc:
         if exc.errno != errno.ENOEXEC:     # no "#!" line: a shell would run it with sh
             raise
-        return await asyncio.create_subprocess_exec("/bin/sh", *argv, **options)
+        return await start("/bin/sh", *argv)
 
 
 async def _attach(fd: int, sink: _Sink) -> tuple[asyncio.BaseTransport, _Sink]:
@@ -412,8 +414,7 @@ def _joined(head: str, output: str) -> str:
     return f"{head}; output: {output}" if output else head
 
 
-def _ocf_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
-    rc = done.rc
+def _ocf_result(spec: str, op: ResourceOpKind, rc: int, done: _Finished) -> OpResult:
     if rc == 0:
         return OpResult(True, f"{spec} is running" if op is ResourceOpKind.STATUS
                         else f"{op.value} of {spec} succeeded", rc)
@@ -429,8 +430,7 @@ def _ocf_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
     return OpResult(False, _joined(head, done.output), rc)
 
 
-def _script_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
-    rc = done.rc
+def _script_result(spec: str, op: ResourceOpKind, rc: int, done: _Finished) -> OpResult:
     if op is ResourceOpKind.STATUS:
         if done.running:
             return OpResult(True, f"{spec} is running (status exit {rc})", rc)

@@ -108,13 +108,13 @@ while [ ! -s {grandchild} ]; do sleep 0.05; done
 echo "calling the device"; sleep 1000
 """)
     (device,) = devices("stonith_host * hung a=1\n")
-    fencer = Fencer((device,), "node1", on_finished=None, binary=fake, timeout=1.5,
+    fencer = Fencer((device,), "node1", on_finished=None, binary=fake, timeout=3.0,
                     kill_grace=0.2)
     result = await fence_once(fencer)
     pid = int(grandchild.read_text())
     try:
         assert not result.ok
-        assert result.detail == "stonith -t hung -T reset node0 timed out after 1.5 s; killed"
+        assert result.detail == "stonith -t hung -T reset node0 timed out after 3 s; killed"
         await until(lambda: _gone(pid), what=f"the device's grandchild {pid} to die")
     finally:
         if not _gone(pid):

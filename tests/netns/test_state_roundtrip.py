@@ -36,6 +36,8 @@ def test_heartbeat_rejoins_above_every_generation_hbd_announced(make_lab, tmp_pa
     lab = make_lab(("node0", "node1"), extras=("gw",))   # gw answers ha.cf's ping node
     hb = HeartbeatDaemon(lab["node1"])
     hacf = render_hacf(scenario_template("node0")[0], timings=FAST, media=["bcast eth2"])
+    # two nodes: no node2 for heartbeat to declare dead and take over from
+    hacf = "".join(line + "\n" for line in hacf.splitlines() if line.split()[:2] != ["node", "node2"])
     keys = render_authkeys("sha1")
     lab["node0"].install(hacf, "", keys)
     hb.install(hacf, "", keys)
@@ -48,6 +50,9 @@ def test_heartbeat_rejoins_above_every_generation_hbd_announced(make_lab, tmp_pa
         uuid = (hb.lib_dir / "hb_uuid").read_bytes()
         wait_for(lambda: seen(lab, "node0", "node1") == ("active", first), timeout=20,
                  what=f"node0 to see heartbeat's node1 active in generation {first}")
+        # a stop during resource activity is delayed by heartbeat until it is over
+        wait_for(lambda: hb.rscstatus() not in (None, "transition"), timeout=20,
+                 what="heartbeat's resources to settle")
         assert hb.stop() == 0
 
         # 2. node1 becomes hbd with the same /var/lib/heartbeat and starts three times

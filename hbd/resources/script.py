@@ -34,7 +34,8 @@ Environment. Nothing is inherited: PATH=/usr/sbin:/usr/bin:/sbin:/bin, LANG=C,
 HA_DIR (parent of resource.d), HA_RCDIR, HA_RESOURCEDIR, HA_FUNCS (when the
 shellfuncs file exists), HA_RSCTMP=/run/resource-agents, HA_LOGD=no (no
 ha_logger), HA_debug=0, then the daemon's `env` (HA_LOGFACILITY, HA_LOGFILE,
-HA_DEBUGLOG, HA_CURHOST, as heartbeat exports them). Verified with Debian's
+HA_DEBUGLOG, HA_CURHOST, as heartbeat exports them), and HBD_OPERATION (a
+token naming the operation, see Processes). Verified with Debian's
 resource.d/IPaddr and ocf:heartbeat:IPaddr2 (tests/netns/test_agents.py): they
 need nothing else (ocf-directories defaults HA_BIN=/usr/libexec/heartbeat for
 findif and send_arp) except an existing HA_RSCTMP: IPaddr's start fails with
@@ -47,9 +48,15 @@ Processes. No shell: a literal argv (a script without "#!" goes to /bin/sh, as
 a shell would do), stdin /dev/null, cwd /, its own session and process group.
 stdout/stderr come through our own pipes: a daemon left behind holding them
 neither delays the result nor gets SIGPIPE (after the exit they get `EOF_GRACE`,
-then are drained in the background until `close()`). On timeout the group gets
-SIGTERM, `kill_grace`, then SIGKILL; the script is always reaped, its orphans
-by init.
+then are drained in the background until `close()`). On timeout the whole tree
+of the operation gets SIGTERM, `kill_grace`, then SIGKILL (hbd/resources/
+proctree.py: the process group, every descendant, and every orphan that
+carries the operation's `HBD_OPERATION` marker, `setsid` ones included), and
+`reap_timeout` to die. Nothing is waited for without a bound: a process that
+outlives SIGKILL (uninterruptible sleep in the kernel) is named in the failed
+result and left behind, so a hung script can fail its group but never hang it.
+A script that exits on its own may leave daemons running (a start does): they
+are not touched.
 
 Safety. A script runs only if the file and every directory and symlink on the
 way (each symlink's target checked the same way) are owned by a trusted uid
@@ -65,15 +72,16 @@ import errno
 import os
 import re
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from hbd.config.agents import Agent, AgentClass, AgentDirs, agent_of, ocf_params
 from hbd.config.haresources import NATIVE_RESOURCES
-from hbd.config.model import Resource
 from hbd.config.load import find_agent, script_problem
+from hbd.config.model import Resource
 from hbd.core.events import ResourceOpKind
-from hbd.pathsafety import unsafe_path  # noqa: F401 - part of this module's API
+from hbd.pathsafety import unsafe_path
+from hbd.resources import proctree
 from hbd.resources.outcome import OpResult
 
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -184,6 +192,15 @@ class _Finished:
     rc: int | None       # None when it timed out
     output: str          # tail of stdout and stderr, one line
     running: bool        # heartbeat's status rule over stdout
+    leftover: str = ""   # after a timeout: what outlived the kill, in words
+
+
+@dataclass
+class _Op:
+    """A running operation: its root process and what finds the rest of its tree."""
+    proc: asyncio.subprocess.Process
+    token: str
+    since: int           # proctree.ticks_now() before the spawn
 
 
 # --- the runner -------------------------------------------------------------------
@@ -192,16 +209,19 @@ class ScriptRunner:
     """Runs resource.d scripts, init scripts and OCF agents; see the module docstring."""
 
     def __init__(self, dirs: AgentDirs, *, timeout: float = 60.0, kill_grace: float = 5.0,
-                 env: Mapping[str, str] | None = None,
+                 reap_timeout: float = 5.0, env: Mapping[str, str] | None = None,
                  trusted_uids: Sequence[int] = (0,)) -> None:
-        if timeout <= 0 or kill_grace < 0:
-            raise ValueError(f"timeout {timeout} must be > 0 and kill_grace {kill_grace} >= 0")
+        if timeout <= 0 or kill_grace < 0 or reap_timeout <= 0:
+            raise ValueError(f"timeout {timeout} and reap_timeout {reap_timeout} must be > 0, "
+                             f"kill_grace {kill_grace} >= 0")
         self._dirs = dirs
         self._timeout = timeout
         self._kill_grace = kill_grace
+        self._reap = reap_timeout
         self._trusted = tuple(trusted_uids)
         self._env = _base_env(dirs) | dict(env or {})
-        self._running: dict[int, asyncio.subprocess.Process] = {}
+        self._running: dict[int, _Op] = {}
+        self._background: set[asyncio.Task] = set()
         self._lingering: list[tuple[asyncio.BaseTransport, _Sink]] = []
         self._rsctmp_ready = False
 
@@ -222,15 +242,19 @@ class ScriptRunner:
         except OSError as exc:
             return OpResult(False, f"{what}: cannot run {path}: {exc.strerror}")
         if finished.rc is None:
-            return OpResult(False, _joined(f"{what} timed out after {self._timeout:g} s; "
-                                           "killed", finished.output))
+            head = f"{what} timed out after {self._timeout:g} s; killed"
+            if finished.leftover:
+                head = f"{head}; {finished.leftover}"
+            return OpResult(False, _joined(head, finished.output))
         if agent.cls is AgentClass.OCF:
-            return _ocf_result(resource.spec, op, finished)
-        return _script_result(resource.spec, op, finished)
+            return _ocf_result(resource.spec, op, finished.rc, finished)
+        return _script_result(resource.spec, op, finished.rc, finished)
 
     async def close(self) -> None:
-        """Kill (TERM, then KILL) and reap every script still running; stop draining."""
-        await asyncio.gather(*(self._kill_group(proc) for proc in list(self._running.values())))
+        """Kill (TERM, then KILL) every script's tree still running, each wait bounded;
+        stop draining."""
+        await asyncio.gather(*(self._kill(op) for op in list(self._running.values())),
+                             *list(self._background), return_exceptions=True)
         for transport, _ in self._lingering:
             transport.close()
         self._lingering.clear()
@@ -254,7 +278,7 @@ class ScriptRunner:
         """(agent, script, None), or why it cannot run. The script is heartbeat's
         `scriptpath`: the first candidate that is an executable file."""
         try:
-            agent = agent_of(resource, NATIVE_RESOURCES)
+            agent = agent_of(resource, tuple(NATIVE_RESOURCES))
         except ValueError as exc:
             return None, "", str(exc)
         if agent.cls is AgentClass.NATIVE:
@@ -288,13 +312,14 @@ class ScriptRunner:
 
     async def _execute(self, argv: list[str], env: dict[str, str]) -> _Finished:
         tail, scan = _Tail(OUTPUT_CAP), StatusScan()
+        token, since = proctree.new_token(), proctree.ticks_now()
         pipes, write_ends = [], []
         try:
             for sink in (_Sink(tail, scan), _Sink(tail, None)):
                 read_end, write_end = os.pipe()
                 write_ends.append(write_end)
                 pipes.append(await _attach(read_end, sink))
-            proc = await _spawn(argv, env, *write_ends)
+            proc = await _spawn(argv, proctree.marked_env(env, token), *write_ends)
         except OSError:
             for transport, _ in pipes:
                 transport.close()
@@ -302,24 +327,28 @@ class ScriptRunner:
         finally:
             for fd in write_ends:
                 os.close(fd)
-        timed_out = await self._wait(proc)
+        timed_out, leftover = await self._wait(_Op(proc, token, since))
         await self._settle(pipes)
-        return _Finished(None if timed_out else proc.returncode, tail.text(), scan.running)
+        return _Finished(None if timed_out else proc.returncode, tail.text(), scan.running,
+                         leftover)
 
-    async def _wait(self, proc: asyncio.subprocess.Process) -> bool:
-        """Wait for the script to exit; True if it had to be killed for running too long."""
-        self._running[proc.pid] = proc
+    async def _wait(self, op: _Op) -> tuple[bool, str]:
+        """Wait for the script to exit: (False, "") when it did; (True, what outlived
+        the kill) when it ran too long and its tree was killed."""
+        self._running[op.proc.pid] = op
         try:
-            await asyncio.wait_for(proc.wait(), self._timeout)
-            return False
+            await asyncio.wait_for(op.proc.wait(), self._timeout)
+            return False, ""
         except TimeoutError:
-            await self._kill_group(proc)
-            return True
+            return True, await self._kill(op)
         except asyncio.CancelledError:
-            _signal_group(proc.pid, signal.SIGKILL)   # the loop's child watcher reaps it
+            proctree.signal_group(op.proc.pid, signal.SIGKILL)
+            task = asyncio.get_running_loop().create_task(self._kill(op, grace=0.0))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             raise
         finally:
-            self._running.pop(proc.pid, None)
+            self._running.pop(op.proc.pid, None)
 
     async def _settle(self, pipes: list[tuple[asyncio.BaseTransport, _Sink]]) -> None:
         """Give the pipes EOF_GRACE to close; keep draining those a leftover child holds."""
@@ -328,19 +357,23 @@ class ScriptRunner:
             await asyncio.wait(waiting, timeout=EOF_GRACE)
         self._lingering = [(t, s) for t, s in self._lingering + pipes if not s.closed.done()]
 
-    async def _kill_group(self, proc: asyncio.subprocess.Process) -> None:
-        """SIGTERM the script's process group, wait kill_grace, SIGKILL; reap the script."""
-        _signal_group(proc.pid, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._kill_grace
-        # the /proc scan runs in a thread, and at most every 0.2 s: a busy host must
-        # not delay the keepalives while a script is being killed
-        while proc.returncode is None or await asyncio.to_thread(_group_alive, proc.pid):
-            if loop.time() >= deadline:
-                _signal_group(proc.pid, signal.SIGKILL)
-                break
-            await asyncio.sleep(0.2)
-        await proc.wait()
+    async def _kill(self, op: _Op, grace: float | None = None) -> str:
+        """SIGTERM the operation's tree, `kill_grace`, SIGKILL, `reap_timeout`; then
+        `reap_timeout` for the script to be reaped. "" when all is gone, else what is
+        left in words. Never waits longer than those bounds."""
+        left = await proctree.kill_tree(
+            op.proc.pid, op.token, grace=self._kill_grace if grace is None else grace,
+            reap=self._reap, root_start=op.since)
+        if left is None:
+            return "could not check that all its processes are gone (/proc did not answer)"
+        if left:
+            return (f"{proctree.describe(left)} still alive {self._reap:g} s after SIGKILL "
+                    "and left behind")
+        try:   # the script is a zombie now: the loop's child watcher reaps it at once
+            await asyncio.wait_for(asyncio.shield(op.proc.wait()), self._reap)
+        except TimeoutError:
+            return f"pid {op.proc.pid} was not reaped within {self._reap:g} s"
+        return ""
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -359,14 +392,16 @@ def _base_env(dirs: AgentDirs) -> dict[str, str]:
 
 async def _spawn(argv: list[str], env: dict[str, str], out_w: int,
                  err_w: int) -> asyncio.subprocess.Process:
-    options = dict(stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env,
-                   cwd="/", start_new_session=True)
+    async def start(*command: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env,
+            cwd="/", start_new_session=True)
     try:
-        return await asyncio.create_subprocess_exec(*argv, **options)
+        return await start(*argv)
     except OSError as exc:
         if exc.errno != errno.ENOEXEC:     # no "#!" line: a shell would run it with sh
             raise
-        return await asyncio.create_subprocess_exec("/bin/sh", *argv, **options)
+        return await start("/bin/sh", *argv)
 
 
 async def _attach(fd: int, sink: _Sink) -> tuple[asyncio.BaseTransport, _Sink]:
@@ -375,43 +410,11 @@ async def _attach(fd: int, sink: _Sink) -> tuple[asyncio.BaseTransport, _Sink]:
     return transport, sink
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live (non-zombie) process is left in the group."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
-    except OSError:
-        return True
-    return any(_live_member(pid, pgid) for pid in entries)
-
-
-def _live_member(pid: str, pgid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rpartition(b")")[2].split()
-    except OSError:
-        return False
-    return len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z"
-
-
 def _joined(head: str, output: str) -> str:
     return f"{head}; output: {output}" if output else head
 
 
-def _ocf_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
-    rc = done.rc
+def _ocf_result(spec: str, op: ResourceOpKind, rc: int, done: _Finished) -> OpResult:
     if rc == 0:
         return OpResult(True, f"{spec} is running" if op is ResourceOpKind.STATUS
                         else f"{op.value} of {spec} succeeded", rc)
@@ -427,8 +430,7 @@ def _ocf_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
     return OpResult(False, _joined(head, done.output), rc)
 
 
-def _script_result(spec: str, op: ResourceOpKind, done: _Finished) -> OpResult:
-    rc = done.rc
+def _script_result(spec: str, op: ResourceOpKind, rc: int, done: _Finished) -> OpResult:
     if op is ResourceOpKind.STATUS:
         if done.running:
             return OpResult(True, f"{spec} is running (status exit {rc})", rc)

@@ -12,6 +12,7 @@ import os
 import signal
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,16 @@ import pytest
 from hbd.config.agents import AgentDirs
 from hbd.config.model import Resource
 from hbd.core.events import ResourceOpKind
-from hbd.resources.script import (OUTPUT_CAP, SAFE_PATH, ScriptRunner, StatusScan,
-                                  status_says_running, unsafe_path)
+from hbd.resources import proctree
+from hbd.resources.script import (
+    OUTPUT_CAP,
+    SAFE_PATH,
+    ScriptRunner,
+    StatusScan,
+    status_says_running,
+    unsafe_path,
+)
+from tests.unit.kernel_stall import make_stall
 from tests.waiting import until
 
 START, STOP, STATUS = ResourceOpKind.START, ResourceOpKind.STOP, ResourceOpKind.STATUS
@@ -420,3 +429,120 @@ def test_unsafe_path_accepts_a_clean_tree(tree):
     path = script(tree / "ha.d/resource.d/web", "exit 0\n")
     assert unsafe_path(str(path), TRUSTED) is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o755
+
+
+# --- the whole tree, and bounded waits (issue 10) ---------------------------------------
+
+# The grandchild leaves the script's process group and session (setsid) and ignores
+# SIGTERM (an ignored signal stays ignored across exec). "orphaned": the subshell that
+# started it exits at once, so it is reparented before the timeout; "attached": it stays
+# the script's own child.
+GRANDCHILD = {
+    "orphaned": """( setsid sh -c 'trap "" TERM; echo $$ > "$HA_DIR/grandchild.new";
+    mv "$HA_DIR/grandchild.new" "$HA_DIR/grandchild"; exec sleep 1000' & )
+""",
+    "attached": """setsid sh -c 'trap "" TERM; echo $$ > "$HA_DIR/grandchild.new";
+    mv "$HA_DIR/grandchild.new" "$HA_DIR/grandchild"; exec sleep 1000' &
+""",
+}
+WAIT_FOR_GRANDCHILD = ('while [ ! -s "$HA_DIR/grandchild" ]; do sleep 0.05; done\n'
+                       'echo "$$" > "$HA_DIR/pids"; echo "grandchild started"; sleep 1000\n')
+
+
+@pytest.mark.parametrize("how", sorted(GRANDCHILD))
+async def test_timeout_kills_a_setsid_grandchild_that_ignores_term(tree, how):
+    script(tree / "ha.d/resource.d/escape", GRANDCHILD[how] + WAIT_FOR_GRANDCHILD)
+    result = await runner(tree, timeout=3.0, kill_grace=0.3).run(Resource("escape"), STOP)
+    grandchild = int((tree / "ha.d/grandchild").read_text())
+    (tree / "ha.d/child").write_text(str(grandchild))     # for the fixture, if we fail
+    assert result.detail == ("stop of escape timed out after 3 s; killed; "
+                             "output: grandchild started")
+    # not in the script's group, not the script's child (orphaned), deaf to TERM:
+    # killpg alone never reaches it
+    await until(lambda: dead(grandchild), what=f"grandchild {grandchild} to die")
+    assert proc_state(int((tree / "ha.d/pids").read_text())) is None
+    assert our_zombies() == []
+
+
+async def test_cancelled_run_kills_a_setsid_grandchild(tree):
+    script(tree / "ha.d/resource.d/escape", GRANDCHILD["orphaned"] + WAIT_FOR_GRANDCHILD)
+    run = runner(tree, timeout=60.0)
+    task = asyncio.create_task(run.run(Resource("escape"), START))
+    await until((tree / "ha.d/pids").exists)
+    grandchild = int((tree / "ha.d/grandchild").read_text())
+    (tree / "ha.d/child").write_text(str(grandchild))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await until(lambda: dead(grandchild), what=f"grandchild {grandchild} to die")
+    await run.close()
+    assert our_zombies() == []
+
+
+async def test_a_timeout_leaves_other_operations_daemons_alone(tree):
+    """Only the timed-out operation's tree is killed: a daemon that another script
+    started (and left running, as a start does) at the same time lives on."""
+    script(tree / "ha.d/resource.d/daemon",
+           """setsid sh -c 'echo $$ > "$HA_DIR/child.new"; mv "$HA_DIR/child.new" """
+           """"$HA_DIR/child"; exec sleep 1000' &\n"""
+           'while [ ! -s "$HA_DIR/child" ]; do sleep 0.05; done\n')
+    script(tree / "ha.d/resource.d/hang", HANGS)
+    run = runner(tree, timeout=3.0, kill_grace=0.3)
+    hang = asyncio.create_task(run.run(Resource("hang"), START))
+    started = await run.run(Resource("daemon"), START)
+    assert started.ok, started.detail
+    daemon = int((tree / "ha.d/child").read_text())
+    assert "timed out" in (await hang).detail
+    await until(lambda: dead(hang_pids(tree)[1]))
+    assert not dead(daemon)
+    os.kill(daemon, signal.SIGKILL)
+    await until(lambda: dead(daemon))
+
+
+@pytest.fixture
+def stall(tmp_path):
+    """Something that keeps a process in the kernel, in state D, deaf to SIGKILL, for
+    real (tests/unit/kernel_stall.py: an unanswered FUSE request, else a cgroup v1
+    freezer)."""
+    made = make_stall(tmp_path)
+    if isinstance(made, str):
+        pytest.skip(f"cannot keep a process in uninterruptible sleep here: {made}")
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+async def test_a_script_that_outlives_sigkill_fails_its_op_without_hanging(tree, stall):
+    script(tree / "ha.d/resource.d/stuck", 'echo $$ > "$HA_DIR/pids"\n' + stall.body)
+    run = runner(tree, timeout=5.0, kill_grace=0.2, reap_timeout=0.5)
+    task = asyncio.create_task(run.run(Resource("stuck"), STOP))
+    await until(lambda: (tree / "ha.d/pids").exists() and (tree / "ha.d/pids").read_text())
+    pid = int((tree / "ha.d/pids").read_text())
+    await stall.hold(pid)
+    try:
+        # bounded: timeout + grace + reap, then a failed result (the test's own bound
+        # is only there so that a regression fails instead of hanging the suite)
+        result = await asyncio.wait_for(task, 30)
+        comm = proctree.read_stat(pid).comm
+        assert not result.ok and result.rc is None
+        assert result.detail.startswith(
+            f"stop of stuck timed out after 5 s; killed; pid {pid} ({comm}, state D: "
+            "uninterruptible sleep) still alive 0.5 s after SIGKILL and left behind")
+        assert proc_state(pid)[0] == "D"               # still there, still stuck
+        # the runner is not hung: the group's next operation runs
+        script(tree / "ha.d/resource.d/next", "echo next is running\n")
+        assert (await run.run(Resource("next"), STATUS)).ok
+    finally:
+        stall.close()
+    await until(lambda: proc_state(pid) is None, what=f"{pid} to die and be reaped")
+    await run.close()
+    assert our_zombies() == []
+
+
+async def test_a_stuck_proc_scan_is_given_up_not_waited_for():
+    gate = threading.Event()
+    with pytest.raises(TimeoutError):
+        await proctree.in_thread(gate.wait, 60, timeout=0.2)
+    gate.set()
+    assert await proctree.in_thread(lambda: 42, timeout=5) == 42

@@ -12,6 +12,7 @@ dispatchers stay short and exhaustive:
 - `FenceSelf`: this node must go (a stop that kept failing): STONITH itself or
   reboot, so that its groups can move.
 - `SaveGeneration`: persist the generation *before* any message carrying it.
+- `SavePeerGenerations`: persist the peers' generations when one rises.
 - `Reannounce`: re-advertise a held group's addresses (gratuitous ARP).
 - `Notice`: something changed (node, link, group, a warning); the shell logs it,
   the simulation traces it.
@@ -94,6 +95,14 @@ class SaveGeneration:
 
 
 @dataclass(frozen=True)
+class SavePeerGenerations:
+    """Persist the peers' generations (a replay of an older one is refused even
+    after this node restarts)."""
+
+    generations: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class Reannounce:
     group: str
 
@@ -133,5 +142,5 @@ class ShutdownComplete:
     pass
 
 
-Action = (Send | RunResourceOp | Fence | Probe | FenceSelf | SaveGeneration | Reannounce
-          | Notice | ShutdownComplete)
+Action = (Send | RunResourceOp | Fence | Probe | FenceSelf | SaveGeneration
+          | SavePeerGenerations | Reannounce | Notice | ShutdownComplete)

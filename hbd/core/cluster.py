@@ -33,10 +33,14 @@ completes, so a new holder never starts before the old one has let go.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hbd.config.model import ClusterConfig
 from hbd.core import membership as mb
-from hbd.core.actions import Action, Notice, NoticeKind, SaveGeneration, ShutdownComplete
+from hbd.core.actions import (Action, Notice, NoticeKind, SaveGeneration, SavePeerGenerations,
+                              ShutdownComplete)
 from hbd.core.announce import Announcement, read_announcement, set_words
+from hbd.core.bounds import header_problem
 from hbd.core.counters import Counters
 from hbd.core.events import (AdminRequested, CarrierChanged, Event, FenceFinished, LoadSampled,
                              PacketReceived, PingReplied, ProbeFinished, ResourceOpFinished,
@@ -56,13 +60,15 @@ class Cluster:
     """This node's view of the cluster: who is alive, and who owns which group."""
 
     def __init__(self, config: ClusterConfig, *, generation: int, uuid: bytes, now: float,
-                 rng: Rng, wall_offset: float = 0.0, policy: Policy = Policy()) -> None:
+                 rng: Rng, wall_offset: float = 0.0, policy: Policy = Policy(),
+                 peer_generations: Mapping[str, int] | None = None) -> None:
         self.config = config
         self.me = config.node_name
         self.generation = generation + 1
         self.uuid = uuid
         self.counters = Counters()
-        self.members = mb.Membership(config, now=now, rng=rng)
+        self.members = mb.Membership(config, now=now, rng=rng,
+                                     known_generations=peer_generations)
         self.owner = Ownership(config, self.members, policy)
         self.messenger = Messenger(
             self.me, uuid, self.generation, wall_offset=wall_offset, counters=self.counters,
@@ -119,6 +125,9 @@ class Cluster:
         out += self._announce(now)
         out += ops
         out += self._maybe_finish_shutdown(now)
+        if self.members.generations_dirty:
+            self.members.generations_dirty = False
+            out.append(SavePeerGenerations(tuple(sorted(self.members.known_generations().items()))))
         return out
 
     def next_deadline(self) -> float | None:
@@ -173,15 +182,21 @@ class Cluster:
         peer = self.members.peers.get(src)
         if peer is None:
             return self._count("dropped_unknown_node")
-        self.members.learn_uuid(peer, msg.get_bytes("srcuuid"))
-        if mtype.startswith("NS_"):
+        ns = mtype.startswith("NS_")
+        problem = header_problem(msg, sequenced=not ns, known_generation=peer.generation,
+                                 wall_now=self.messenger.wall_offset + now,
+                                 deadtime=self.config.deadtime)
+        if problem is not None:
+            return self._count(f"dropped_range_{problem}")
+        if ns:
+            return self._handle_unsequenced(peer, msg, event.medium, now)
+        verdict, arrival = self.members.sequence_check(
+            peer, mtype, msg.get("seq"), msg.get("hg"), now, ts_text=msg.get("ts"),
+            wall_now=self.messenger.wall_offset + now)
+        out: list[Action] = []
+        if verdict in (mb.Verdict.ACCEPT, mb.Verdict.DUPLICATE):   # fresh: the link works
+            self.members.learn_uuid(peer, msg.get_bytes("srcuuid"))
             out = self._changes(self.members.heard_packet(peer, event.medium, now))
-            if self.messenger.for_me(msg):
-                out += self._handle_ns(peer, msg, now)
-            return out
-        verdict, arrival = self.members.sequence_check(peer, mtype, msg.get("seq"),
-                                                       msg.get("hg"), now)
-        out = self._changes(self.members.heard_packet(peer, event.medium, now))
         if verdict is not mb.Verdict.ACCEPT:
             return out + self._count(f"dropped_{verdict.value}")
         if arrival is mb.Arrival.RESTART:
@@ -233,6 +248,18 @@ class Cluster:
             self.announced_holds = None
             return self._changes(changes) + self._send(Message.of(("t", "starting")), now)
         return self._changes(changes)
+
+    def _handle_unsequenced(self, peer: mb.Peer, msg: Message, medium: str,
+                            now: float) -> list[Action]:
+        """`NS_*` messages carry no sequence number: only one of the sender's current
+        generation counts (and marks its link up)."""
+        if not self.members.current_generation(peer, msg.get("hg")):
+            return self._count("dropped_ns_stale")
+        self.members.learn_uuid(peer, msg.get_bytes("srcuuid"))
+        out = self._changes(self.members.heard_packet(peer, medium, now))
+        if self.messenger.for_me(msg):
+            out += self._handle_ns(peer, msg, now)
+        return out
 
     def _handle_ns(self, peer: mb.Peer, msg: Message, now: float) -> list[Action]:
         mtype = msg.type

@@ -38,6 +38,7 @@ This module decides and owns every peer's state (nothing else writes a
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hbd.config.model import ClusterConfig, medium_name
@@ -49,6 +50,8 @@ MAX_MISSING = 500
 RESET_GAP = 250
 REXMIT_FIRST = (0.05, 0.25)
 REXMIT_GIVE_UP = 20
+REVIVAL_LAG = 60.0           # a returning peer's ts may lag its last by this much
+LOST_STATE_WINDOW = 60.0     # a lower generation stamped this close to our clock is a rebirth
 
 
 class Verdict(enum.Enum):
@@ -57,6 +60,8 @@ class Verdict(enum.Enum):
     REPLAY = "replay"          # lower generation
     OLD = "old"                # old sequence number, not a recorded gap
     MALFORMED = "malformed"
+    STALE = "stale"            # would revive a dead peer, but stamped long before its last
+
 
 
 class Arrival(enum.Enum):
@@ -115,6 +120,7 @@ class Peer:
     ack_trigger: int = 0
     links: dict[str, Link] = field(default_factory=dict)
     left_generation: int | None = None   # sent shutdone in this generation
+    ts_lead: float | None = None         # its clock (ts) minus ours, at its freshest status
     # hbd's status extensions (None: unknown / not an hbd peer)
     holds: tuple[str, ...] | None = None
     standby: frozenset[str] = frozenset()
@@ -148,6 +154,7 @@ class Peer:
         return self.status is NodeStatus.ACTIVE
 
     def forget_incarnation(self) -> None:
+        self.ts_lead = None
         self.last_seq = None
         self.missing.clear()
         self.last_status_seq = None
@@ -182,7 +189,8 @@ class Change:
 
 
 class Membership:
-    def __init__(self, config: ClusterConfig, *, now: float, rng: Rng) -> None:
+    def __init__(self, config: ClusterConfig, *, now: float, rng: Rng,
+                 known_generations: Mapping[str, int] | None = None) -> None:
         self.config = config
         self.me = config.node_name
         self.rng = rng
@@ -195,7 +203,9 @@ class Membership:
             self.peers[name] = Peer(
                 name=name, dead_at=now + config.initdead, dt=config.deadtime,
                 ack_trigger=rng.randrange(10),
-                links={m: Link() for m in self.media})
+                links={m: Link() for m in self.media},
+                generation=(known_generations or {}).get(name))
+        self.generations_dirty = False       # a peer's generation rose: save them
         self.pings: dict[str, PingTarget] = {
             p.name: PingTarget(p.name, p.addresses, dead_at=now + config.initdead)
             for p in config.ping_nodes}
@@ -274,8 +284,15 @@ class Membership:
         return True
 
     # --- receive rules (§7.2) ----------------------------------------------------
+    def current_generation(self, peer: Peer, hg_text: str | None) -> bool:
+        """An unsequenced message of the generation we know for the sender (any, while
+        we know none)."""
+        gen = parse_hex(hg_text) if hg_text is not None else None
+        return gen is not None and (peer.generation is None or gen == peer.generation)
+
     def sequence_check(self, peer: Peer, mtype: str, seq_text: str | None,
-                       hg_text: str | None, now: float) -> tuple[Verdict, Arrival]:
+                       hg_text: str | None, now: float, *, ts_text: str | None = None,
+                       wall_now: float | None = None) -> tuple[Verdict, Arrival]:
         """Apply heartbeat's per-sender sequence/generation rules.
 
         Returns the verdict and, for accepted messages, what it says about the
@@ -286,10 +303,14 @@ class Membership:
         if seq is None or seq <= 0 or gen is None:
             return Verdict.MALFORMED, Arrival.ROUTINE
         event = Arrival.ROUTINE
+        lost_state = False
         if peer.generation is not None and gen < peer.generation:
-            return Verdict.REPLAY, Arrival.ROUTINE
-        if peer.generation is None or gen > peer.generation:
+            if not self._lost_state(peer, ts_text, wall_now):
+                return Verdict.REPLAY, Arrival.ROUTINE
+            lost_state = True
+        if peer.generation is None or gen > peer.generation or lost_state:
             event = Arrival.RESTART if peer.generation is not None else Arrival.ROUTINE
+            self.generations_dirty = True
             peer.forget_incarnation()
             peer.left_generation = None
         elif mtype == "status" and peer.status is NodeStatus.DEAD:
@@ -297,11 +318,41 @@ class Membership:
                 return Verdict.OLD, Arrival.ROUTINE
             if peer.left_generation == gen:
                 return Verdict.OLD, Arrival.ROUTINE   # it said shutdone; late statuses ignored
+            if self._stale(peer, ts_text, now):
+                return Verdict.STALE, Arrival.ROUTINE
             event = Arrival.RETURNED
             peer.last_seq = None
             peer.missing.clear()
         peer.generation = gen
-        return self._track_seq(peer, seq, now), event
+        verdict = self._track_seq(peer, seq, now)
+        if verdict is Verdict.ACCEPT and mtype == "status":
+            self._clock_seen(peer, ts_text, now)
+        return verdict, event
+
+    def _lost_state(self, peer: Peer, ts_text: str | None, wall_now: float | None) -> bool:
+        """A lower generation from a peer we hold dead, stamped by the sender's clock
+        as of now: a node that lost its state dir, not a replayed capture."""
+        ts = parse_hex(ts_text)
+        return (peer.status is NodeStatus.DEAD and ts is not None and wall_now is not None
+                and abs(ts - wall_now) <= LOST_STATE_WINDOW)
+
+    def known_generations(self) -> dict[str, int]:
+        return {p.name: p.generation for p in self.peers.values() if p.generation is not None}
+
+    def _clock_seen(self, peer: Peer, ts_text: str | None, now: float) -> None:
+        ts = parse_hex(ts_text)
+        if ts is not None:
+            lead = ts - now
+            peer.ts_lead = lead if peer.ts_lead is None else max(peer.ts_lead, lead)
+
+    def _stale(self, peer: Peer, ts_text: str | None, now: float) -> bool:
+        """A status that would bring a dead peer back, stamped (by the sender's own
+        clock) well before its last one: a capture being replayed, not a return."""
+        ts = parse_hex(ts_text)
+        if ts is None or peer.ts_lead is None:
+            return False
+        lag = max(REVIVAL_LAG, 2 * self.config.deadtime)
+        return ts - now < peer.ts_lead - lag
 
     def _track_seq(self, peer: Peer, seq: int, now: float) -> Verdict:
         last = peer.last_seq

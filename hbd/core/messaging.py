@@ -9,6 +9,12 @@ answered from the history, at most `REXMIT_MAX_PER_REQUEST` messages at a
 time and each message at most once every `REXMIT_MIN_INTERVAL` seconds; one
 that fell out of the history gets an `NS_nak_rexmit`.
 
+Answers cost sends, so each peer gets a budget: `REXMIT_BURST` answers at
+once, refilled at `REXMIT_RATE` a second, and at most one `NS_nak_rexmit` per
+request (naming the first sequence number we no longer have; heartbeat's nak
+names one): a forged or broken `NS_rexmit 1..50` cannot make this node send
+without bound.
+
 A message with `dest` is meant for one node: it carries that node's UUID as
 `destuuid` once known, and a receiver keeps only what is for it (`for_me`).
 """
@@ -26,6 +32,22 @@ HISTORY = 500
 REXMIT_MIN_INTERVAL = 0.24
 REXMIT_MAX_PER_REQUEST = 50
 DEFAULT_LOADAVG = "0.00 0.00 0.00 1/1 1"
+REXMIT_BURST = 50.0
+REXMIT_RATE = 25.0           # answers a second, per peer
+
+
+@dataclass
+class Budget:
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(REXMIT_BURST, self.tokens + (now - self.at) * REXMIT_RATE)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 @dataclass
@@ -50,6 +72,7 @@ class Messenger:
         self.seq = 0
         self.history: OrderedDict[int, Sent] = OrderedDict()
         self.loadavg = DEFAULT_LOADAVG
+        self.budgets: dict[str, Budget] = {}    # configured peers only (the caller checks)
 
     def send(self, msg: Message, now: float, *, dest_uuid: bytes | None = None) -> Send:
         """Stamp `msg` with this node's header fields (and number it) for sending."""
@@ -88,17 +111,24 @@ class Messenger:
             self.counters.add("dropped_malformed")
             return []
         out: list[Action] = []
+        budget = self.budgets.setdefault(peer, Budget(REXMIT_BURST, now))
         oldest = next(iter(self.history), self.seq + 1)
-        for seq in range(first, min(last, first + REXMIT_MAX_PER_REQUEST - 1) + 1):
+        nak: int | None = None
+        for seq in range(max(first, 1), min(last, first + REXMIT_MAX_PER_REQUEST - 1) + 1):
             entry = self.history.get(seq)
             if entry is not None:
                 if entry.resent_at is None or now - entry.resent_at >= REXMIT_MIN_INTERVAL:
+                    if not budget.take(now):
+                        self.counters.add("rexmit_over_budget")
+                        return out
                     entry.resent_at = now
                     out.append(Send(entry.message))
                     self.counters.add("rexmit_sent")
-            elif 0 < seq < oldest:
-                out.append(self.send(Message.of(("t", "NS_nak_rexmit"), ("dest", peer),
-                                                ("firstseq", f"{seq:x}"),
-                                                ("info", "not in history")), now,
-                                     dest_uuid=dest_uuid))
+            elif seq < oldest and nak is None:
+                nak = seq
+        if nak is not None and budget.take(now):
+            out.append(self.send(Message.of(("t", "NS_nak_rexmit"), ("dest", peer),
+                                            ("firstseq", f"{nak:x}"),
+                                            ("info", "not in history")), now,
+                                 dest_uuid=dest_uuid))
         return out

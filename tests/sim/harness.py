@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping
 
 from hbd.config.model import ClusterConfig, medium_name
 from hbd.core.actions import (Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
-                              SaveGeneration, Send, ShutdownComplete)
+                              SaveGeneration, SavePeerGenerations, Send, ShutdownComplete)
 from hbd.core.events import (AdminRequested, AdminVerb, CarrierChanged, FenceFinished, GroupSet,
                              PacketReceived, PingReplied, ProbeFinished, ResourceOpFinished,
                              ResourceOpKind, ShutdownRequested, Started, TimerFired)
@@ -503,7 +503,9 @@ class Sim:
         node.arp = True
         node.timer_at, node.timer_token = None, node.timer_token + 1
         generation = node.disk.get("generation", 0)
-        extra = {} if self.policy is None else {"policy": self.policy}
+        extra: dict[str, Any] = {} if self.policy is None else {"policy": self.policy}
+        if "peers" in node.disk:
+            extra["peer_generations"] = node.disk["peers"]
         node.core = self.core_factory(
             node.config, generation=generation, uuid=hashlib.md5(name.encode()).digest(),
             now=self.now, rng=random.Random(node.seeds.getrandbits(64)),
@@ -657,6 +659,8 @@ class Sim:
             self._fence_self(node, action)
         elif isinstance(action, SaveGeneration):
             node.disk["generation"] = action.generation
+        elif isinstance(action, SavePeerGenerations):
+            node.disk["peers"] = dict(action.generations)
         elif isinstance(action, Reannounce):
             node.reannounced.append((self.now, action.group))
         elif isinstance(action, ShutdownComplete):

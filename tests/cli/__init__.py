@@ -3,7 +3,9 @@
 `sample_status()` is a hand-built three-node view (node0 here, node1 a peer
 with one dead link, a ping node); `serving()` runs a real ControlServer in
 the test's event loop; `run_forked()` runs a function in a child process as
-another user (nobody), so that SO_PEERCRED carries real foreign credentials.
+another user (nobody), so that SO_PEERCRED carries real foreign credentials;
+`held_as_nobody()` keeps connections from such a child open while the test
+goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -112,3 +115,49 @@ async def run_forked(fn: Callable[[], Any], cwd: str) -> dict[str, Any]:
         _child(fn, cwd, write_fd)
     os.close(write_fd)
     return await asyncio.to_thread(_collect, pid, read_fd)
+
+
+def _hold(cwd: str, count: int, payload: bytes, ready_fd: int, release_fd: int) -> None:
+    """In the forked child: become nobody, open `count` connections, wait, exit."""
+    held = []
+    try:
+        os.chdir(cwd)
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        for _ in range(count):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect("hbd.sock")
+            if payload:
+                with contextlib.suppress(OSError):    # it may have been answered already
+                    sock.sendall(payload)
+            held.append(sock)
+        os.write(ready_fd, str(len(held)).encode())
+        os.read(release_fd, 1)
+    finally:
+        os._exit(0)
+
+
+@contextlib.asynccontextmanager
+async def held_as_nobody(cwd: str, count: int, payload: bytes = b"") -> AsyncIterator[int]:
+    """A child process, as nobody, holds `count` connections to `cwd`/hbd.sock (sending
+    `payload` on each, nothing by default) until the block ends; yields how many it
+    opened."""
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        os.close(release_w)
+        _hold(cwd, count, payload, ready_w, release_r)
+    os.close(ready_w)
+    os.close(release_r)
+    try:
+        opened = await asyncio.to_thread(os.read, ready_r, 16)
+        yield int(opened or b"0")
+    finally:
+        with contextlib.suppress(OSError):
+            os.write(release_w, b"x")
+        os.close(release_w)
+        os.close(ready_r)
+        await asyncio.to_thread(os.waitpid, pid, 0)

@@ -22,8 +22,8 @@ from hbd.control.client import request, request_sync
 from hbd.control.protocol import (BAD_REQUEST, CHANGE_VERBS, DEFAULT_RUN_DIR, DOC_VERBS, FAILED,
                                   HEARTBEAT_VERBS, INTERNAL, MAX_DEPTH, MAX_REQUEST,
                                   MAX_RESPONSE, NOT_AUTHORISED, READ_VERBS, SOCKET_NAME, VERBS,
-                                  BadRequest, ControlError, NotAuthorised, NotRunning,
-                                  PermissionDenied, Request, RequestFailed, TooDeep,
+                                  BadRequest, ControlError, ControlTimeout, NotAuthorised,
+                                  NotRunning, PermissionDenied, Request, RequestFailed, TooDeep,
                                   decode_response, encode, nesting_exceeds, not_allowed,
                                   parse_request, socket_path)
 from hbd.control.server import (MAX_CLIENTS, MAX_PER_USER, MAX_PRIVILEGED, READ_TIMEOUT,
@@ -31,12 +31,13 @@ from hbd.control.server import (MAX_CLIENTS, MAX_PER_USER, MAX_PRIVILEGED, READ_
 
 __all__ = [
     "Accounts", "Authorizer", "BAD_REQUEST", "BadRequest", "CHANGE_CLIENTS", "CHANGE_VERBS",
-    "ControlError", "ControlHandler", "ControlServer", "DEFAULT_RUN_DIR", "DOC_VERBS",
-    "FAILED", "HEARTBEAT_VERBS", "Handler", "INTERNAL", "LookupBusy", "MAX_CLIENTS",
-    "MAX_DEPTH", "MAX_PER_USER", "MAX_PRIVILEGED", "MAX_REQUEST", "MAX_RESPONSE",
-    "NOT_AUTHORISED", "NameCache", "NotAuthorised", "NotRunning", "Peer", "PermissionDenied",
-    "READ_CLIENTS", "READ_TIMEOUT", "READ_VERBS", "Request", "RequestFailed", "Rights",
-    "SOCKET_NAME", "SocketInUse", "TooDeep", "VERBS", "answer", "decode_response", "encode",
-    "nesting_exceeds", "not_allowed", "parse_admin", "parse_request", "peer_credentials",
-    "query", "request", "request_sync", "respond", "socket_path",
+    "ControlError", "ControlHandler", "ControlServer", "ControlTimeout", "DEFAULT_RUN_DIR",
+    "DOC_VERBS", "FAILED", "HEARTBEAT_VERBS", "Handler", "INTERNAL", "LookupBusy",
+    "MAX_CLIENTS", "MAX_DEPTH", "MAX_PER_USER", "MAX_PRIVILEGED", "MAX_REQUEST",
+    "MAX_RESPONSE", "NOT_AUTHORISED", "NameCache", "NotAuthorised", "NotRunning", "Peer",
+    "PermissionDenied", "READ_CLIENTS", "READ_TIMEOUT", "READ_VERBS", "Request",
+    "RequestFailed", "Rights", "SOCKET_NAME", "SocketInUse", "TooDeep", "VERBS", "answer",
+    "decode_response", "encode", "nesting_exceeds", "not_allowed", "parse_admin",
+    "parse_request", "peer_credentials", "query", "request", "request_sync", "respond",
+    "socket_path",
 ]

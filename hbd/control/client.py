@@ -11,8 +11,8 @@ import errno
 import socket
 from typing import Any
 
-from hbd.control.protocol import (MAX_RESPONSE, ControlError, NotRunning, PermissionDenied,
-                                  decode_response, encode)
+from hbd.control.protocol import (MAX_RESPONSE, ControlError, ControlTimeout, NotRunning,
+                                  PermissionDenied, decode_response, encode)
 
 
 def _connect_error(path: str, exc: OSError) -> ControlError:
@@ -44,7 +44,7 @@ async def request(path: str, verb: str, args: dict[str, Any] | None = None, *,
             finally:
                 writer.close()
     except TimeoutError:
-        raise ControlError(f"hbd did not answer within {timeout:g} s") from None
+        raise ControlTimeout(f"hbd did not answer within {timeout:g} s") from None
     except (asyncio.IncompleteReadError, ConnectionError):
         raise ControlError("hbd closed the connection without answering") from None
     except asyncio.LimitOverrunError:
@@ -61,7 +61,8 @@ def request_sync(path: str, verb: str, args: dict[str, Any] | None = None, *,
         try:
             sock.connect(path)
         except TimeoutError:
-            raise ControlError(f"hbd did not accept the connection within {timeout:g} s") from None
+            raise ControlTimeout(f"hbd did not accept the connection within {timeout:g} s") \
+                from None
         except OSError as exc:
             raise _connect_error(path, exc) from None
         try:
@@ -70,7 +71,7 @@ def request_sync(path: str, verb: str, args: dict[str, Any] | None = None, *,
             with sock.makefile("rb") as stream:
                 line = stream.readline(MAX_RESPONSE + 1)
         except TimeoutError:
-            raise ControlError(f"hbd did not answer within {timeout:g} s") from None
+            raise ControlTimeout(f"hbd did not answer within {timeout:g} s") from None
         except ConnectionError:
             line = b""
     if not line.endswith(b"\n"):

@@ -64,6 +64,10 @@ class ControlError(Exception):
     """Client side: the exchange with hbd failed (no answer, garbled answer, ...)."""
 
 
+class ControlTimeout(ControlError):
+    """Client side: hbd did not accept or answer within the timeout."""
+
+
 class NotRunning(ControlError):
     """Client side: no hbd listens on the socket (ENOENT, ECONNREFUSED)."""
 

@@ -19,6 +19,8 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from hbd.config.hacf import parse_hacf
+from hbd.config.model import ClusterConfig
 from hbd.control import Authorizer, ControlServer, Handler, Request, answer
 from hbd.core.events import AdminRequested
 from hbd.core.status import (ClusterStatus, GroupState, GroupView, LinkStatus, NodeStatus,
@@ -26,6 +28,14 @@ from hbd.core.status import (ClusterStatus, GroupState, GroupView, LinkStatus, N
 
 NOBODY = 65534
 EXTRA = {"pid": 4242, "uptime_s": 3600, "config_dir": "/etc/ha.d", "version": "0.1.0"}
+# the ha.cf of sample_status(): heartbeat's API lists its nodes in reverse order
+SAMPLE_HACF = ("keepalive 200ms\ndeadtime 2\nbcast eth0 eth2\nauto_failback on\n"
+               "node node0\nnode node1\nping 10.0.0.254\n")
+
+
+def sample_config() -> ClusterConfig:
+    hacf, _ = parse_hacf(SAMPLE_HACF)
+    return ClusterConfig("node0", hacf)
 
 
 def sample_status() -> ClusterStatus:
@@ -51,14 +61,16 @@ def sample_status() -> ClusterStatus:
 class FakeDaemon:
     """A handler that answers like the runtime will: `answer()` over a fixed status."""
 
-    def __init__(self, status: ClusterStatus | None = None) -> None:
+    def __init__(self, status: ClusterStatus | None = None,
+                 config: ClusterConfig | None = None) -> None:
         self.status = status or sample_status()
+        self.config = config or sample_config()
         self.requests: list[Request] = []
         self.admin: list[AdminRequested] = []
 
     async def __call__(self, request: Request) -> Any:
         self.requests.append(request)
-        result = answer(request, self.status, extra=EXTRA)
+        result = answer(request, self.status, extra=EXTRA, config=self.config)
         if isinstance(result, AdminRequested):
             self.admin.append(result)
             return {"message": f"{result.verb.value} {result.which.value} requested"}

@@ -103,7 +103,8 @@ class NotInDocument(ValueError):
 
 def find_node(document: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The `nodes` entry called `name` (node names compare case-insensitively)."""
-    for node in document["nodes"]:
+    nodes: list[dict[str, Any]] = document["nodes"]
+    for node in nodes:
         if node["name"].lower() == name.lower():
             return node
     return None

@@ -61,7 +61,7 @@ def _written(hacf: HaCf, directive: str) -> str | None:
 
 
 def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def _computed(hacf: HaCf, name: str) -> str | None:

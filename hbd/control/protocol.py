@@ -15,7 +15,8 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 DEFAULT_RUN_DIR = "/run/hbd"
 SOCKET_NAME = "hbd.sock"
@@ -122,7 +123,7 @@ def _end_of_string(line: bytes, start: int) -> int:
 def nesting_exceeds(line: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether `line` opens more than `limit` nested arrays/objects (strings skipped).
 
-    Linear in the line; stops at the first level over the limit, so `[`×60000
+    Linear in the line; stops at the first level over the limit, so `[` * 60000
     costs no more than a short request."""
     if line.count(b"[") + line.count(b"{") <= limit:
         return False

@@ -3,8 +3,8 @@
 | tool | module | heartbeat installed it as |
 |---|---|---|
 | `cl_status` | `cl_status` | `/usr/bin/cl_status` |
-| `hb_standby` | `standby` | `/usr/share/heartbeat/hb_standby` (Debian), `/usr/lib/heartbeat/hb_standby` |
-| `hb_takeover` | `standby` | `/usr/share/heartbeat/hb_takeover` (Debian), `/usr/lib/heartbeat/hb_takeover` |
+| `hb_standby` | `standby` | `/usr/share/heartbeat/hb_standby` (Debian; upstream /usr/lib/...) |
+| `hb_takeover` | `standby` | `/usr/share/heartbeat/hb_takeover` (Debian; upstream /usr/lib/...) |
 
 Arguments, output and exit codes are heartbeat's (checked against Debian's
 real tools in tests/cli/test_hbtools.py and tests/netns/test_hbtools.py);

@@ -102,7 +102,8 @@ WITH_CODE = "Error: getopt returnedcharacter code ?."
 
 
 def _node(s: Session, name: str) -> dict[str, Any] | None:
-    for node in s.hb["nodes"]:
+    nodes: list[dict[str, Any]] = s.hb["nodes"]
+    for node in nodes:
         if node["name"].lower() == name.lower():
             return node
     return None

@@ -305,7 +305,8 @@ async def test_start_refuses_a_file_that_is_not_a_socket(sock_path):
     server = control.ControlServer(sock_path, FakeDaemon(), authorizer=Authorizer())
     with pytest.raises(SocketInUse, match="is not a socket"):
         await server.start()
-    assert open(sock_path).read() == "keep me"
+    with open(sock_path) as f:
+        assert f.read() == "keep me"
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o666])
@@ -327,7 +328,7 @@ async def test_mode_defaults_to_the_authorizers(sock_path):
 
 async def test_connections_beyond_max_clients_are_told_to_retry(sock_path):
     async with serving(sock_path, FakeDaemon(), max_per_user=1, max_privileged=1) as server:
-        reader, writer = await asyncio.open_unix_connection(sock_path)
+        _, writer = await asyncio.open_unix_connection(sock_path)
         writer.write(b'{"verb"')                      # holds the only slot
         await writer.drain()
         await wait_for_connections(server, 1)

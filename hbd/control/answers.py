@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from hbd import __version__
 from hbd.config.model import ClusterConfig
-from hbd.control import hbapi
+from hbd.control.hbapi import heartbeat_nodes, parameter
 from hbd.control.protocol import (CHANGE_VERBS, DOC_VERBS, READ_VERBS, BadRequest, Request,
                                   RequestFailed)
 from hbd.core.events import AdminRequested, AdminVerb, GroupSet
@@ -56,11 +56,11 @@ def query(request: Request, document: Mapping[str, Any],
     if config is None:
         raise BadRequest(f"'{request.verb}' needs the daemon's configuration")
     if request.verb == "heartbeat-nodes":
-        return hbapi.heartbeat_nodes(document, config)
+        return heartbeat_nodes(document, config)
     name = request.args.get("name")
     if not isinstance(name, str) or not name:
         raise BadRequest("'parameter' needs a parameter name (args.name)")
-    return {"name": name, "value": hbapi.parameter(config.hacf, name)}
+    return {"name": name, "value": parameter(config.hacf, name)}
 
 
 def parse_admin(request: Request) -> AdminRequested:

@@ -17,15 +17,17 @@ builds it in a thread).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import enum
 import grp
 import os
 import pwd
+import queue
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hbd.config.model import ApiAuth
 from hbd.control.protocol import CHANGE_VERBS, READ_VERBS, NotAuthorised, not_allowed
@@ -178,6 +180,50 @@ class LookupBusy(Exception):
     """The name service is slow or swamped: the connection is refused, try again."""
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if not future.done():
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class _Workers:
+    """A few daemon threads for blocking look-ups. (A ThreadPoolExecutor's threads
+    are joined at exit: a name service that hangs would hang the daemon's exit.)"""
+
+    def __init__(self, count: int, name: str) -> None:
+        self._count, self._name = count, name
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._threads:
+            self._threads = [threading.Thread(target=self._run, name=f"{self._name}-{n}",
+                                              daemon=True) for n in range(self._count)]
+            for thread in self._threads:
+                thread.start()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                outcome: tuple[bool, Any] = (True, fn(*args))
+            except BaseException as exc:   # handed to the waiting coroutine
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):      # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []
+
+
 class NameCache:
     """`await lookup(uid, gid)`: the user's name and groups, from worker threads.
 
@@ -195,7 +241,7 @@ class NameCache:
         self._max_entries, self._max_pending = max_entries, max_pending
         self._cache: dict[tuple[int, int], tuple[float, Peer]] = {}
         self._pending: dict[tuple[int, int], asyncio.Future[Peer]] = {}
-        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "hbd-names")
+        self._workers = _Workers(workers, "hbd-names")
         self.lookups = 0
 
     def _ask(self, uid: int, gid: int) -> Peer:       # in a worker thread
@@ -229,8 +275,7 @@ class NameCache:
         if future is None:
             if len(self._pending) >= self._max_pending:
                 raise LookupBusy("too many name-service look-ups under way")
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, self._ask, uid, gid)
+            future = self._workers.submit(self._ask, uid, gid)
             self._pending[key] = future
             future.add_done_callback(lambda done: self._store(key, done))
             self.lookups += 1
@@ -241,4 +286,4 @@ class NameCache:
                 from None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._workers.close()

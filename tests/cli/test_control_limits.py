@@ -229,6 +229,8 @@ async def test_name_cache_shares_one_look_up_and_gives_up_after_its_timeout():
         results = await asyncio.gather(cache.lookup(NOBODY, NOBODY), cache.lookup(NOBODY, NOBODY),
                                        return_exceptions=True)
         assert all(isinstance(r, LookupBusy) for r in results) and slow.calls == [NOBODY]
+        workers = [t for t in threading.enumerate() if t.name.startswith("hbd-names")]
+        assert workers and all(t.daemon for t in workers)    # a hung look-up never holds exit
         with pytest.raises(LookupBusy, match="too many"):      # one pending is the most
             await cache.lookup(1000, 1000)
         slow.release.set()

@@ -113,9 +113,8 @@ async def test_a_user_without_rights_is_refused_before_anything_is_read(run_dir,
         # the child sends nothing at all, yet is answered at once
         async with held_as_nobody(str(run_dir), 1) as opened:
             assert opened == 1
-            await until(lambda: server.counters().get("refused_not_authorised") == 1,
-                        what="the refusal")
-            assert server.connections == 0
+            await until(lambda: (server.counters().get("refused_not_authorised"),
+                                 server.connections) == (1, 0), what="the refusal")
         assert (await request(path, "rscstatus"))["ok"] is True
     assert daemon.requests[0].uid == 0 and len(daemon.requests) == 1
 
@@ -129,9 +128,10 @@ async def test_40_idle_connections_of_one_user_do_not_lock_root_out(run_dir):
         async with held_as_nobody(str(run_dir), 40) as opened:
             assert opened == 40
             busy = 40 - control.MAX_PER_USER
-            await until(lambda: server.counters().get("refused_busy") == busy,
+            # the refused ones are answered and closed; the others wait idle for a line
+            await until(lambda: (server.counters().get("refused_busy"), server.connections)
+                        == (busy, control.MAX_PER_USER),
                         what="the connections over the user's slots to be refused")
-            assert server.connections == control.MAX_PER_USER      # idle, waiting for a line
             for _ in range(3):
                 assert (await request(path, "rscstatus"))["ok"] is True
         await until(lambda: server.connections == 0, what="the idle connections to go")

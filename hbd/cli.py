@@ -3,8 +3,11 @@
 The verbs follow heartbeat's tools: `cl_status` (`hbstatus`, `nodes`,
 `node-status`, `links`, `link-status`, `rscstatus`), `hb_standby` and
 `hb_takeover`; `status` and `resources` summarise. Each verb is one request on
-the control socket (`hbd/control.py`); text output reads like cl_status, and
-`--json` prints the daemon's data (`docs/hbctl.md` describes it).
+the control socket (`hbd.control`); text output reads like cl_status, and
+`--json` prints the daemon's data (`docs/hbctl.md` describes it); with the
+daemon down, `--json` prints `{"schema": 1, "running": false, "socket": ...,
+"error": ...}` and exits 3. (Heartbeat's own `cl_status`, `hb_standby` and
+`hb_takeover` are `hbd.hbtools`.)
 
 Exit status: 0 ok; 1 failure (hbd said no, or the exchange failed; also a
 dead node or link, as cl_status does); 2 usage; 3 hbd not running;
@@ -15,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hbd import __version__
 from hbd.commands import check_config
 from hbd.control import (DEFAULT_RUN_DIR, NOT_AUTHORISED, ControlError, NotRunning,
-                         PermissionDenied, request_sync, socket_path)
+                         PermissionDenied, not_allowed, request_sync, socket_path)
+from hbd.statusdoc import not_running_document
 
 GROUP_SETS = ("all", "local", "foreign", "failback")
 ALIVE = ("active", "up", "ping")        # cl_status nodestatus exits 0 for these
@@ -159,9 +165,14 @@ VERBS: dict[str, Verb] = {
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
+    """A --timeout value: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds greater than 0 (e.g. 5 or 0.5), got {text!r}")
     return value
 
 
@@ -176,6 +187,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, run_dir: str = D
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hbctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hbctl (hbd) {__version__}")
     _add_connection_options(parser)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, verb in VERBS.items():
@@ -199,16 +211,30 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
+def _refused(response: dict[str, Any], verb: str) -> int:
+    """hbd's no: exit 4 when the user is not allowed, else 1."""
+    if response["code"] != NOT_AUTHORISED:
+        return _fail(response["error"], 1)
+    uid, user = response.get("uid"), response.get("user")
+    if isinstance(uid, int):     # refused before hbd read the request: name the verb here
+        return _fail(not_allowed(uid, user if isinstance(user, str) else None, verb), 4)
+    return _fail(response["error"], 4)
+
+
 def _ask(args: argparse.Namespace) -> int:
     """Send the verb to hbd, print its answer, return the exit status."""
     verb = VERBS[args.verb]
     params = {name: getattr(args, name) for name in verb.params}
     if verb.change:
         params["which"] = args.which
+    path = socket_path(args.run_dir)
     try:
-        response = request_sync(socket_path(args.run_dir), args.verb, params, timeout=args.timeout)
+        response = request_sync(path, args.verb, params, timeout=args.timeout)
     except NotRunning as exc:
-        if args.verb == "hbstatus" and not args.json:
+        if getattr(args, "json", False):
+            print(json.dumps(not_running_document(path, str(exc)), indent=2))
+            return 3
+        if args.verb == "hbstatus":
             print("hbd is stopped on this machine.")
             return 3
         return _fail(str(exc), 3)
@@ -217,7 +243,7 @@ def _ask(args: argparse.Namespace) -> int:
     except ControlError as exc:
         return _fail(str(exc), 1)
     if not response["ok"]:
-        return _fail(response["error"], 4 if response["code"] == NOT_AUTHORISED else 1)
+        return _refused(response, args.verb)
     try:
         lines, status = verb.show(response["data"], args)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -95,7 +95,7 @@ class Service:
                                  on_reply=lambda a: runtime.feed(PingReplied(a)))
             await self.pinger.open()
         os.makedirs(self.args.run_dir, mode=0o755, exist_ok=True)
-        authorizer = _authorizer(self.config)
+        authorizer = await asyncio.to_thread(_authorizer, self.config)   # name service
         for line in authorizer.unresolved:
             self.log.warning("apiauth names an unknown user or group", problem=line)
         self.control = ControlServer(socket_path(self.args.run_dir),
@@ -219,19 +219,39 @@ class Service:
         self.log.info("configuration reloaded", applied=", ".join(applied) or "nothing new")
 
     # --- hbctl ---------------------------------------------------------------------------------
-    async def _answer(self, request: Request):
-        from hbd.control import handle_request
-        return handle_request(request, self)
+    # The control socket's ControlHandler (hbd.control.answers): hbctl, cl_status, hb_standby.
+    async def _answer(self, request: Request) -> object:
+        return respond(request, self)
 
-    def daemon_info(self) -> dict:
-        info = {"pid": os.getpid(), "uptime_s": round(time.monotonic() - self.started_at, 3),
-                "config_dir": self.config.config_dir, "state_dir": self.state.path,
-                "journaled": self.identity.journaled()}
+    def cluster_status(self) -> ClusterStatus | None:
+        return self.runtime.status() if self.runtime else None
+
+    def cluster_config(self) -> ClusterConfig:
+        return self.config
+
+    def request_admin(self, event: AdminRequested) -> None:
+        if self.runtime is None:
+            raise RequestFailed("hbd is still starting: try again in a moment")
+        self.runtime.feed(event)
+
+    def daemon_info(self) -> dict[str, object]:
+        info: dict[str, object] = {
+            "pid": os.getpid(), "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "config_dir": self.config.config_dir, "state_dir": self.state.path,
+            "journaled": self.identity.journaled()}
         if self.media:
             info["media"] = self.media.counters()
         if self.runtime:
             info["runtime"] = dict(self.runtime.counters)
+        if self.control:
+            info["control"] = self.control.counters()
         return info
+
+
+# The hbctl section's own imports (move them up with the others at will).
+from hbd.control import Authorizer, RequestFailed, respond  # noqa: E402
+from hbd.core.events import AdminRequested  # noqa: E402
+from hbd.core.status import ClusterStatus  # noqa: E402
 
 
 def _dirs(args: argparse.Namespace):
@@ -239,6 +259,5 @@ def _dirs(args: argparse.Namespace):
     return agent_dirs(args)
 
 
-def _authorizer(config: ClusterConfig):
-    from hbd.control import Authorizer
+def _authorizer(config: ClusterConfig) -> Authorizer:
     return Authorizer(config.hacf.apiauth)

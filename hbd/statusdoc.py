@@ -9,7 +9,11 @@ the `"schema"` key and described key by key in `docs/hbctl.md`:
   its peers, then ping nodes; groups in haresources order);
 * `links` and `counters` are objects whose key order is meaningful too;
 * `daemon` carries what only the running process knows (pid, uptime, version,
-  media counters); the runtime supplies it as `extra`.
+  media and control-socket counters); the runtime supplies it as `extra`.
+
+`running` is always true here; `not_running_document()` is what
+`hbctl status --json` prints when no daemon answers (same `schema`, with
+`running: false`, the socket path and the reason).
 
 Enum values are heartbeat's own words (`active`, `dead`, `up`, ...).
 `read_answer()` gives the `data` of each read verb of the control protocol,
@@ -28,8 +32,8 @@ from hbd.core.status import ClusterStatus, GroupView, NodeView
 SCHEMA = 1
 
 # The top-level keys, in the order they appear in the document.
-TOP_KEYS = ("schema", "node", "status", "generation", "comm_up", "shutting_down", "standby",
-            "rscstatus", "nodes", "groups", "counters", "daemon")
+TOP_KEYS = ("schema", "running", "node", "status", "generation", "comm_up", "shutting_down",
+            "standby", "rscstatus", "nodes", "groups", "counters", "daemon")
 NODE_KEYS = ("name", "type", "status", "links", "generation", "holds", "standby", "pings",
              "is_hbd")
 GROUP_KEYS = ("key", "primary", "state", "holder", "desired", "backups")
@@ -68,6 +72,7 @@ def status_document(status: ClusterStatus, *, extra: Mapping[str, Any] = _EMPTY)
     """The whole document for `status`, with `extra` copied under `"daemon"`."""
     return {
         "schema": SCHEMA,
+        "running": True,
         "node": status.node,
         "status": status.status.value,
         "generation": status.generation,
@@ -82,6 +87,14 @@ def status_document(status: ClusterStatus, *, extra: Mapping[str, Any] = _EMPTY)
     }
 
 
+NOT_RUNNING_KEYS = ("schema", "running", "socket", "error")
+
+
+def not_running_document(socket: str, error: str) -> dict[str, Any]:
+    """The document when no daemon answers on `socket`; `error` says why."""
+    return {"schema": SCHEMA, "running": False, "socket": socket, "error": error}
+
+
 # --- the read verbs' answers -------------------------------------------------------
 
 class NotInDocument(ValueError):
@@ -90,7 +103,8 @@ class NotInDocument(ValueError):
 
 def find_node(document: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The `nodes` entry called `name` (node names compare case-insensitively)."""
-    for node in document["nodes"]:
+    nodes: list[dict[str, Any]] = document["nodes"]
+    for node in nodes:
         if node["name"].lower() == name.lower():
             return node
     return None

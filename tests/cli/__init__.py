@@ -3,7 +3,9 @@
 `sample_status()` is a hand-built three-node view (node0 here, node1 a peer
 with one dead link, a ping node); `serving()` runs a real ControlServer in
 the test's event loop; `run_forked()` runs a function in a child process as
-another user (nobody), so that SO_PEERCRED carries real foreign credentials.
+another user (nobody), so that SO_PEERCRED carries real foreign credentials;
+`held_as_nobody()` keeps connections from such a child open while the test
+goes on.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import contextlib
 import io
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from hbd.config.hacf import parse_hacf
+from hbd.config.model import ClusterConfig
 from hbd.control import Authorizer, ControlServer, Handler, Request, answer
 from hbd.core.events import AdminRequested
 from hbd.core.status import (ClusterStatus, GroupState, GroupView, LinkStatus, NodeStatus,
@@ -23,6 +28,14 @@ from hbd.core.status import (ClusterStatus, GroupState, GroupView, LinkStatus, N
 
 NOBODY = 65534
 EXTRA = {"pid": 4242, "uptime_s": 3600, "config_dir": "/etc/ha.d", "version": "0.1.0"}
+# the ha.cf of sample_status(): heartbeat's API lists its nodes in reverse order
+SAMPLE_HACF = ("keepalive 200ms\ndeadtime 2\nbcast eth0 eth2\nauto_failback on\n"
+               "node node0\nnode node1\nping 10.0.0.254\n")
+
+
+def sample_config() -> ClusterConfig:
+    hacf, _ = parse_hacf(SAMPLE_HACF)
+    return ClusterConfig("node0", hacf)
 
 
 def sample_status() -> ClusterStatus:
@@ -48,14 +61,16 @@ def sample_status() -> ClusterStatus:
 class FakeDaemon:
     """A handler that answers like the runtime will: `answer()` over a fixed status."""
 
-    def __init__(self, status: ClusterStatus | None = None) -> None:
+    def __init__(self, status: ClusterStatus | None = None,
+                 config: ClusterConfig | None = None) -> None:
         self.status = status or sample_status()
+        self.config = config or sample_config()
         self.requests: list[Request] = []
         self.admin: list[AdminRequested] = []
 
     async def __call__(self, request: Request) -> Any:
         self.requests.append(request)
-        result = answer(request, self.status, extra=EXTRA)
+        result = answer(request, self.status, extra=EXTRA, config=self.config)
         if isinstance(result, AdminRequested):
             self.admin.append(result)
             return {"message": f"{result.verb.value} {result.which.value} requested"}
@@ -112,3 +127,49 @@ async def run_forked(fn: Callable[[], Any], cwd: str) -> dict[str, Any]:
         _child(fn, cwd, write_fd)
     os.close(write_fd)
     return await asyncio.to_thread(_collect, pid, read_fd)
+
+
+def _hold(cwd: str, count: int, payload: bytes, ready_fd: int, release_fd: int) -> None:
+    """In the forked child: become nobody, open `count` connections, wait, exit."""
+    held = []
+    try:
+        os.chdir(cwd)
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        for _ in range(count):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect("hbd.sock")
+            if payload:
+                with contextlib.suppress(OSError):    # it may have been answered already
+                    sock.sendall(payload)
+            held.append(sock)
+        os.write(ready_fd, str(len(held)).encode())
+        os.read(release_fd, 1)
+    finally:
+        os._exit(0)
+
+
+@contextlib.asynccontextmanager
+async def held_as_nobody(cwd: str, count: int, payload: bytes = b"") -> AsyncIterator[int]:
+    """A child process, as nobody, holds `count` connections to `cwd`/hbd.sock (sending
+    `payload` on each, nothing by default) until the block ends; yields how many it
+    opened."""
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        os.close(release_w)
+        _hold(cwd, count, payload, ready_w, release_r)
+    os.close(ready_w)
+    os.close(release_r)
+    try:
+        opened = await asyncio.to_thread(os.read, ready_r, 16)
+        yield int(opened or b"0")
+    finally:
+        with contextlib.suppress(OSError):
+            os.write(release_w, b"x")
+        os.close(release_w)
+        os.close(ready_r)
+        await asyncio.to_thread(os.waitpid, pid, 0)

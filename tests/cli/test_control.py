@@ -17,7 +17,7 @@ import stat
 import pytest
 
 from hbd import control
-from hbd.config.model import ApiAuth
+from hbd.config.model import ApiAuth, ClusterConfig, HaCf
 from hbd.control import (Accounts, Authorizer, BadRequest, ControlError, NotAuthorised,
                          NotRunning, Request, RequestFailed, SocketInUse, request, request_sync)
 from hbd.core.events import AdminRequested, AdminVerb, GroupSet
@@ -272,10 +272,11 @@ async def test_real_peer_credentials_decide(tmp_path, apiauth, allowed):
     if allowed:
         assert reply["ok"] is True and reply["data"]["schema"] == 1
         assert daemon.requests[0].uid == NOBODY and daemon.requests[0].gid == NOBODY
-    else:
-        assert reply == {"ok": False, "code": control.NOT_AUTHORISED,
-                         "error": "user 65534 (nobody) is not allowed to 'status': "
-                                  "add it to an 'apiauth hbctl uid=nobody' line in ha.cf"}
+    else:       # refused before the request was read: the answer names the user
+        assert reply == {"ok": False, "code": control.NOT_AUTHORISED, "uid": NOBODY,
+                         "user": "nobody",
+                         "error": "user 65534 (nobody) is not allowed to use hbd's control "
+                                  "socket: add it to an 'apiauth hbctl uid=nobody' line in ha.cf"}
         assert daemon.requests == []
 
 
@@ -304,7 +305,8 @@ async def test_start_refuses_a_file_that_is_not_a_socket(sock_path):
     server = control.ControlServer(sock_path, FakeDaemon(), authorizer=Authorizer())
     with pytest.raises(SocketInUse, match="is not a socket"):
         await server.start()
-    assert open(sock_path).read() == "keep me"
+    with open(sock_path) as f:
+        assert f.read() == "keep me"
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o666])
@@ -325,8 +327,8 @@ async def test_mode_defaults_to_the_authorizers(sock_path):
 
 
 async def test_connections_beyond_max_clients_are_told_to_retry(sock_path):
-    async with serving(sock_path, FakeDaemon(), max_clients=1) as server:
-        reader, writer = await asyncio.open_unix_connection(sock_path)
+    async with serving(sock_path, FakeDaemon(), max_per_user=1, max_privileged=1) as server:
+        _, writer = await asyncio.open_unix_connection(sock_path)
         writer.write(b'{"verb"')                      # holds the only slot
         await writer.drain()
         await wait_for_connections(server, 1)
@@ -471,39 +473,50 @@ def test_answer_gives_events_for_changes_and_data_for_reads():
 
 def test_every_read_verb_has_an_answer_in_the_document():
     from hbd.statusdoc import READ_ANSWERS
-    assert tuple(READ_ANSWERS) == control.READ_VERBS
+    assert tuple(READ_ANSWERS) == control.DOC_VERBS
+    assert set(control.READ_VERBS) == set(control.DOC_VERBS) | set(control.HEARTBEAT_VERBS)
 
 
-class FakeRuntime:
-    def __init__(self):
+class FakeHandler:
+    """A ControlHandler (hbd.control.ControlHandler) over a fixed status."""
+
+    def __init__(self, status=None, starting=False):
+        self.status = None if starting else (status or sample_status())
         self.fed = []
 
-    def status(self):
-        return sample_status()
-
-    def feed(self, event):
-        self.fed.append(event)
-
-
-class FakeService:
-    def __init__(self, runtime):
-        self.runtime = runtime
+    def cluster_status(self):
+        return self.status
 
     def daemon_info(self):
         return {"pid": 99}
 
+    def request_admin(self, event):
+        self.fed.append(event)
 
-def test_handle_request_feeds_changes_to_the_runtime():
-    runtime = FakeRuntime()
-    data = control.handle_request(req("standby", which="failback"), FakeService(runtime))
-    assert runtime.fed == [AdminRequested(AdminVerb.STANDBY, GroupSet.FOREIGN)]
+    def cluster_config(self):
+        return ClusterConfig("node0", HaCf(nodes=("node0", "node1")))
+
+
+def test_fake_handler_follows_the_protocol():
+    handler: control.ControlHandler = FakeHandler()
+    assert handler.cluster_status() == sample_status()
+
+
+def test_respond_feeds_changes_to_the_core():
+    handler = FakeHandler()
+    data = control.respond(req("standby", which="failback"), handler)
+    assert handler.fed == [AdminRequested(AdminVerb.STANDBY, GroupSet.FOREIGN)]
     assert data["verb"] == "standby" and data["which"] == "foreign"
     assert data["message"].startswith("standby foreign requested")
 
 
-def test_handle_request_answers_reads_with_version_and_daemon_info():
+def test_respond_answers_reads_with_version_and_daemon_info():
     from hbd import __version__
-    doc = control.handle_request(req("status"), FakeService(FakeRuntime()))
+    doc = control.respond(req("status"), FakeHandler())
     assert doc["daemon"] == {"version": __version__, "pid": 99}
     with pytest.raises(RequestFailed, match="still starting"):
-        control.handle_request(req("status"), FakeService(None))
+        control.respond(req("status"), FakeHandler(starting=True))
+    assert control.respond(req("parameter", name="keepalive"), FakeHandler()) == {
+        "name": "keepalive", "value": "1000ms"}
+    with pytest.raises(BadRequest, match="needs a parameter name"):
+        control.respond(req("parameter"), FakeHandler())

@@ -22,7 +22,8 @@ from hbd.config.model import ApiAuth
 from hbd.control import Authorizer, NotAuthorised, Request, RequestFailed
 from hbd.core.events import AdminRequested, AdminVerb, GroupSet
 from hbd.core.status import NodeStatus
-from hbd.statusdoc import GROUP_KEYS, NODE_KEYS, SCHEMA, TOP_KEYS, status_document
+from hbd.statusdoc import (GROUP_KEYS, NODE_KEYS, NOT_RUNNING_KEYS, SCHEMA, TOP_KEYS,
+                           status_document)
 from tests.cli import EXTRA, NOBODY, FakeDaemon, run_forked, sample_status, serving
 
 STATUS_TEXT = """\
@@ -185,6 +186,21 @@ async def test_stopped_daemon_exits_3(capsys, run_dir):
     assert await hbctl(capsys, run_dir, "hbstatus") == (3, "hbd is stopped on this machine.\n", "")
 
 
+@pytest.mark.parametrize("verb", ["status", "nodes", "rscstatus", "hbstatus"])
+async def test_json_with_the_daemon_down_is_a_not_running_document(capsys, run_dir, verb):
+    rc, out, err = await hbctl(capsys, run_dir, verb, "--json")
+    sock = str(run_dir / "hbd.sock")
+    assert (rc, err) == (3, "")
+    assert json.loads(out) == {"schema": 1, "running": False, "socket": sock,
+                               "error": f"hbd is not running (no socket at {sock})"}
+    assert tuple(json.loads(out)) == NOT_RUNNING_KEYS
+
+
+async def test_json_of_a_running_daemon_says_running(capsys, run_dir, daemon):
+    _, out, _ = await hbctl(capsys, run_dir, "status", "--json")
+    assert json.loads(out)["running"] is True
+
+
 async def test_not_authorised_answer_exits_4(capsys, run_dir):
     async def refuse(request: Request):
         raise NotAuthorised("user 1000 (alice) is not allowed to 'standby': add it ...")
@@ -221,6 +237,19 @@ async def test_non_root_user_exits_4(tmp_path, mode, error):
     if mode == 0o666:
         assert reader == {"result": 0, "stdout": "local\n", "stderr": ""}
         assert [r.uid for r in daemon.requests] == [NOBODY]
+
+
+@needs_root
+async def test_user_without_any_right_is_told_which_verb_it_may_not_use(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o711)
+    daemon = FakeDaemon()
+    async with serving(str(run_dir / "hbd.sock"), daemon, mode=0o666):
+        child = await run_forked(_hbctl_here("takeover", "local"), str(run_dir))
+    assert child == {"result": 4, "stdout": "", "stderr":
+                     "hbctl: user 65534 (nobody) is not allowed to 'takeover': "
+                     "add it to an 'apiauth hbctl uid=nobody' line in ha.cf\n"}
+    assert daemon.requests == []
 
 
 async def _raw_server(path: str, reply: bytes | None):
@@ -273,6 +302,21 @@ def test_console_script_reports_a_stopped_daemon(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (3, "")
     assert done.stderr == f"hbctl: hbd is not running (no socket at {tmp_path}/hbd.sock)\n"
+
+
+def test_version(capsys):
+    from hbd import __version__
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"hbctl (hbd) {__version__}\n"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", ""])
+def test_bad_timeout_says_what_it_wants(capsys, value):
+    assert cli.main(["--timeout", value, "status"]) == 2
+    err = capsys.readouterr().err
+    assert ("hbctl: error: argument --timeout: expected a number of seconds greater than 0 "
+            f"(e.g. 5 or 0.5), got {value!r}") in err
+    assert "_seconds" not in err
 
 
 def test_help_exits_0(capsys):

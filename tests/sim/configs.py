@@ -1,6 +1,6 @@
 """Cluster configurations for the simulation, built from the config dataclasses.
 
-The source scenario (shared/scenario/000_*.txt): three nodes in ha.cf order
+The source scenario (docs/spec/scenario-source.txt): three nodes in ha.cf order
 node0, node2, node1; node0 and node2 are primaries, node1 the standby for both;
 heartbeats on `bcast eth2`; `ping 192.168.32.254`; `auto_failback on`;
 keepalive 2, deadtime 60, warntime 20, initdead 240, deadping 60.

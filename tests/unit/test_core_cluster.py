@@ -201,7 +201,7 @@ def test_real_heartbeat_status_makes_peer_known():
     from hbd.config.model import AuthKeys
     from hbd.wire import Accepted, decode
 
-    vectors = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+    vectors = Path(__file__).resolve().parents[1] / "vectors" / "heartbeat"
     result = decode((vectors / "status-crc-1.bin").read_bytes(), AuthKeys.single("crc"))
     assert isinstance(result, Accepted)
     c, _ = boot()

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hbd.config.model import ClusterConfig
+from hbd.config.model import AutoFailback, ClusterConfig
 from hbd.core import membership as mb
 from hbd.core.actions import (Action, Notice, NoticeKind, SaveGeneration, SavePeerGenerations,
                               ShutdownComplete)
@@ -45,6 +45,7 @@ from hbd.core.counters import Counters
 from hbd.core.events import (AdminRequested, CarrierChanged, Event, FenceFinished, LoadSampled,
                              PacketReceived, PingReplied, ProbeFinished, ResourceOpFinished,
                              ShutdownRequested, Started, TimerFired)
+from hbd.core.handshake import Handshake, View
 from hbd.core.messaging import Messenger
 from hbd.core.ownership import Local, Ownership
 from hbd.core.policy import Policy
@@ -70,6 +71,8 @@ class Cluster:
         self.members = mb.Membership(config, now=now, rng=rng,
                                      known_generations=peer_generations)
         self.owner = Ownership(config, self.members, policy)
+        self.handshake = Handshake(config, self.members, self._send)
+        self.owner.handshake = self.handshake
         self.messenger = Messenger(
             self.me, uuid, self.generation, wall_offset=wall_offset, counters=self.counters,
             ttl=config.hacf.hopfudge + len(config.nodes) + len(config.ping_nodes))
@@ -124,6 +127,10 @@ class Cluster:
         ops = self.owner.reconcile(now, self._local())
         out += self._announce(now)
         out += ops
+        if self.comm_up:
+            out += self.handshake.tick(now, View(
+                self.owner.held(), self.owner.busy_keys(), self.owner.desired(),
+                lambda info: self._resource_message(info)))
         out += self._maybe_finish_shutdown(now)
         if self.members.generations_dirty:
             self.members.generations_dirty = False
@@ -133,7 +140,8 @@ class Cluster:
     def next_deadline(self) -> float | None:
         if self.done or not self.booted:
             return None
-        times = [self.next_status_at, self.members.next_deadline(), *self.owner.deadlines()]
+        times = [self.next_status_at, self.members.next_deadline(), *self.owner.deadlines(),
+                 *self.handshake.deadlines()]
         return min((t for t in times if t is not None), default=None)
 
     def status(self) -> ClusterStatus:
@@ -156,6 +164,9 @@ class Cluster:
                              self.counters.snapshot())
 
     # === events =================================================================
+    def _legacy(self) -> bool:
+        return self.config.auto_failback is AutoFailback.LEGACY
+
     def _local(self) -> Local:
         return Local(comm_up=self.comm_up, shutting_down=self.shutting_down)
 
@@ -227,6 +238,11 @@ class Cluster:
             nodes = " ".join(self.config.nodes) + " "
             return self._send(Message.of(("dest", peer.name), ("t", "repnodes"),
                                          ("nodelist", nodes), ("delnodelist", " ")), now)
+        if not peer.is_hbd:
+            answer = self.handshake.on_message(peer, mtype, msg, now, self.comm_up,
+                                               self.owner.held())
+            if answer is not None:
+                return answer
         return self._count(f"ignored_{mtype}")
 
     def _on_status(self, peer: mb.Peer, msg: Message, medium: str, now: float) -> list[Action]:
@@ -238,6 +254,10 @@ class Cluster:
             for name, generation in ann.fenced:
                 if name != self.me:
                     changes += self.members.fenced_by_peer(name, generation, now)
+        elif self.members.holdings_unasked(peer) and self._legacy():
+            # legacy heartbeat sends no `resource` at all: nothing to wait for; our own
+            # groups are asked for with `ip-request` (handshake.py)
+            self.members.heard_resource(peer, ())
         elif self.members.holdings_unasked(peer):
             # A heartbeat peer: its holdings come in a `resource` message (it answers
             # our `starting` at once). Until then it may hold any group: wait.
@@ -381,10 +401,11 @@ class Cluster:
     def _rscstatus(self) -> str:
         return "transition" if self.owner.in_transition() else self.owner.holds_word()
 
-    def _resource_message(self) -> Message:
-        return Message.of(("t", "resource"), ("rsc_hold", self.owner.holds_word()),
-                          ("rtype", "full"),
-                          ("isstable", "0" if self.owner.in_transition() else "1"))
+    def _resource_message(self, info: str | None = None) -> Message:
+        msg = Message.of(("t", "resource"), ("rsc_hold", self.owner.holds_word()),
+                         ("rtype", "full"),
+                         ("isstable", "0" if self.owner.in_transition() or info else "1"))
+        return msg.with_field("info", info) if info else msg
 
     # === sending and notices ==========================================================
     def _send(self, msg: Message, now: float) -> list[Action]:

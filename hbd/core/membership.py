@@ -495,6 +495,21 @@ class Membership:
         if not peer.is_hbd:
             peer.holds = holds
 
+    def heartbeat_standby(self, peer: Peer, words: frozenset[str]) -> None:
+        """A heartbeat peer went standby for `words` (relative to it): it ranks last."""
+        peer.standby = words
+        peer.claims = peer.claims - words
+
+    def heartbeat_claims(self, peer: Peer, words: frozenset[str]) -> None:
+        """A heartbeat peer asked for `words` (`hb_takeover`): it ranks first."""
+        peer.claims = words
+        peer.standby = peer.standby - words
+
+    def released(self, peer: Peer, groups: tuple[str, ...]) -> None:
+        """A heartbeat peer said it released `groups` (`ask_resources ... done`)."""
+        if peer.holds is not None:
+            peer.holds = tuple(k for k in peer.holds if k not in groups)
+
     def holdings_unasked(self, peer: Peer) -> bool:
         """A heartbeat peer, active, whose holdings nobody has asked for yet."""
         return (peer.holds is None and not peer.is_hbd and peer.active

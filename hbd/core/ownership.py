@@ -30,6 +30,7 @@ from hbd.core.announce import BOTH, parse_set, set_words
 from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, ProbeFinished,
                              ResourceOpFinished)
 from hbd.core.fencing import Fencing
+from hbd.core.handshake import Handshake
 from hbd.core.membership import DeathCause, Membership
 from hbd.core.placement import backup_order, candidates
 from hbd.core.policy import Policy, StopFailure
@@ -79,6 +80,7 @@ class Ownership:
         self.probe_ops: dict[int, str] = {}
         self.self_fenced = False
         self.fenced: dict[str, int] = {}       # node -> generation it had when we fenced it
+        self.handshake: Handshake | None = None  # heartbeat peers' protocol (cluster.py)
         self.standby: frozenset[str] = frozenset()
         self.claims: frozenset[str] = frozenset()
         self.decisions: dict[str, Decision] = {}
@@ -128,6 +130,13 @@ class Ownership:
 
     def stuck(self) -> list[str]:
         return [k for k, r in self.runs.items() if r.state is GroupState.STOP_FAILED]
+
+    def busy_keys(self) -> frozenset[str]:
+        return frozenset(k for k, r in self.runs.items()
+                         if r.busy or r.state in (GroupState.STARTING, GroupState.STOPPING))
+
+    def desired(self) -> dict[str, str | None]:
+        return {k: d.desired for k, d in self.decisions.items()}
 
     def group_views(self) -> tuple[GroupView, ...]:
         views = []
@@ -261,6 +270,9 @@ class Ownership:
                local: Local) -> list[Action]:
         """Begin a start or a stop when the decision and this node's state differ."""
         want = d.want and not local.shutting_down and local.comm_up
+        hs = self.handshake
+        if hs is not None and hs.must_yield(key):
+            want = False                       # a peer asked for it (ip-request)
         gate = self.gates[key]
         out: list[Action] = []
         if run.state is GroupState.STOPPED:
@@ -277,6 +289,11 @@ class Ownership:
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: taking over (desired "
                               f"holder {self.me}, primary {run.group.primary})"))
         elif run.state in (GroupState.STARTED, GroupState.STARTING) and not want:
+            held_back = "" if hs is None or local.shutting_down or run.state is \
+                GroupState.STARTING else hs.release_blocked(key, d.desired, self.standby)
+            if held_back:
+                gate.note = held_back
+                return out
             reason = "shutdown" if local.shutting_down else f"desired holder is {d.desired}"
             if d.holder and d.holder != self.me:
                 reason = f"{d.holder} also holds it and ranks higher"
@@ -311,6 +328,10 @@ class Ownership:
         last = self.last_holder.get(key)
         if last is not None and self.fencing.blocks(last):
             return True, self._fence_gate(key, gate, last, now)
+        blocked = self.handshake.start_blocked(key, now) if self.handshake else ""
+        if blocked:
+            gate.note = blocked
+            return True, []
         if not self._needs_probe(group):
             return False, []
         if gate.cleared:

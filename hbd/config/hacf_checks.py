@@ -98,7 +98,10 @@ def _timings(b: HaCfBuilder) -> dict[str, float]:
 
 def _check_lists(b: HaCfBuilder) -> None:
     if not b.media:
-        b.error("no communication media: add at least one of 'bcast IFACE', "
+        other = sorted(name for name in ("serial", "ucast6", "mcast6") if name in b.directive_lines)
+        unused = (f" (hbd cannot use the {', '.join(other)} media: it would see no peer and take "
+                  "every group over)") if other else ""
+        b.error("no communication media" + unused + ": add at least one of 'bcast IFACE', "
                 "'ucast IFACE PEER-IP' or 'mcast IFACE GROUP PORT TTL LOOP' "
                 "(e.g. 'bcast eth2')", line=None)
     if not b.nodes:
@@ -125,7 +128,8 @@ def finish(b: HaCfBuilder) -> HaCf:
     return HaCf(
         nodes=tuple(b.nodes), media=tuple(b.media), ping_nodes=tuple(b.ping_nodes),
         respawn=tuple(b.respawn), apiauth=tuple(b.apiauth), stonith=tuple(b.stonith),
-        written=tuple(b.written), **timings, **scalars,
+        env=tuple(b.env), written=tuple(b.written), lines=tuple(b.directive_lines.items()),
+        **timings, **scalars,
     )
 
 

@@ -173,7 +173,7 @@ def apiauth(b: HaCfBuilder, rest: str) -> None:
                     "(names separated by commas, no blanks)")
             return
         ids[key] = ids[key] + tuple(v for v in value.split(",") if v)
-    b.apiauth.append(ApiAuth(fields[0], ids["uid"], ids["gid"]))
+    b.apiauth.append(ApiAuth(fields[0], ids["uid"], ids["gid"], b.line))
     if fields[0] not in API_CLIENTS:
         b.warning(f"apiauth {fields[0]}: hbd has no heartbeat API for {fields[0]}, the line "
                   f"is accepted and grants nothing; only apiauth {', '.join(API_CLIENTS)} "

@@ -153,6 +153,7 @@ class ApiAuth:
     client: str
     uids: tuple[str, ...] = ()
     gids: tuple[str, ...] = ()
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

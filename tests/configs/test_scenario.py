@@ -32,6 +32,7 @@ EXPECTED = {
         ("ha.cf", 31, W, "udpport comes after the media line 11"),
         ("ha.cf", 53, E, "Illegal directive '如果系統"),
         ("ha.cf", 69, W, "apiauth pingd: hbd has no heartbeat API for pingd"),
+        ("ha.cf", 69, W, "apiauth pingd with Pacemaker on: heartbeat 3.0.6 adds 'apiauth pingd' itself"),
         ("ha.cf", 71, W, "hbd does not run it: pingd fed ping scores to Pacemaker"),
         ("ha.cf", 71, W, "respawn program /usr/local/ha/lib/heartbeat/pingd does not exist"),
         ("ha.cf", 77, W, "'crm respawn' turns Pacemaker on: heartbeat 3.0.6 then ignores haresources"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hbd.config.hacf import parse_hacf
@@ -104,3 +106,26 @@ def test_an_hbd_setting_in_ha_cf_says_to_move_it() -> None:
 def test_parsing_stops_after_the_error_cap() -> None:
     _, problems = parse_hbdcf("bogus\n" * 10_000)
     assert len(problems) == 21 and problems[-1].message.startswith("... and more errors")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_example_parses_and_shows_the_defaults() -> None:
+    text = (REPO / "conf" / "hbd.cf.example").read_text()
+    assert parse_hbdcf(text) == (HbdSettings(source="hbd.cf"), [])
+    uncommented = "\n".join(line[1:] if line.startswith("#") and not line.startswith("# ")
+                            and line.strip() != "#" else line for line in text.splitlines())
+    settings, problems = parse_hbdcf(uncommented)
+    assert [p for p in problems if p.severity is Severity.ERROR] == []
+    defaults = HbdSettings()
+    for name in ("quorum", "arp_probe", "arp_probe_wait", "on_stop_failure", "notify_timeout",
+                 "logformat"):
+        assert getattr(settings, name) == getattr(defaults, name), name
+    assert set(settings.line_of(name) is not None for name in HBD_DIRECTIVES) == {True}
+
+
+def test_the_documentation_lists_every_directive() -> None:
+    doc = (REPO / "docs" / "hbd.cf.md").read_text()
+    for name in HBD_DIRECTIVES:
+        assert f"| `{name}` |" in doc, name

@@ -23,7 +23,7 @@ import enum
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Container, Sequence
 
 from hbd.config.model import Resource
 
@@ -56,7 +56,7 @@ class AgentDirs:
     ocf_root: str = DEFAULT_OCF_ROOT
 
 
-def parse_agent(name: str, native: Sequence[str]) -> tuple[Agent | None, str | None]:
+def parse_agent(name: str, native: Container[str]) -> tuple[Agent | None, str | None]:
     """The agent a resource name denotes, or a message saying what is wrong."""
     if ":" not in name:
         cls = AgentClass.NATIVE if name in native else AgentClass.SCRIPT
@@ -91,7 +91,7 @@ def check_agent_args(agent: Agent, args: Sequence[str]) -> str | None:
     return None
 
 
-def agent_of(resource: Resource, native: Sequence[str]) -> Agent:
+def agent_of(resource: Resource, native: Container[str]) -> Agent:
     """The agent of an already validated resource (see `parse_agent`)."""
     agent, problem = parse_agent(resource.name, native)
     if agent is None:  # haresources refuses such a name; this is a programming error

@@ -7,7 +7,7 @@ driver (`hacf.py`) share it without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from hbd.config.model import ApiAuth, Medium, PingNode, Problem, Respawn, Severity, Stonith
 
@@ -31,7 +31,11 @@ class HaCfBuilder:
     respawn: list[Respawn] = field(default_factory=list)
     apiauth: list[ApiAuth] = field(default_factory=list)
     stonith: list[Stonith] = field(default_factory=list)
+    env: list[tuple[str, str]] = field(default_factory=list)
+    watchdog_line: int | None = None
     written: list[tuple[str, str]] = field(default_factory=list)
+    # host name -> IPv4 address (None: unknown); None: names cannot be resolved
+    resolve: Callable[[str], str | None] | None = None
 
     def error(self, message: str, line: int | None = -1) -> None:
         self._add(Severity.ERROR, message, line)

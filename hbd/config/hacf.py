@@ -11,11 +11,18 @@ Rules (heartbeat 3.0.6, `config.c`; see heartbeat-semantics.md §1):
 * `ucast`, `mcast`, `ping_group`, `ucast6`, `mcast6` and the whole-line
   directives `respawn`, `failfast`, `apiauth`, `stonith`, `stonith_host` read
   the rest of the line themselves (`hacf_items.py`).
-* Every directive heartbeat 3.0.6 accepts is recognised. Those hbd does not act
-  on yet are checked, stored where a later feature needs them, and reported
-  with a warning that names them (`NOT_IMPLEMENTED`). Turning on Pacemaker
-  (`crm on|yes|respawn...`) or `autojoin other|any` is an error: hbd runs
-  haresources clusters only.
+* Every directive heartbeat 3.0.6 accepts is recognised, and every file
+  heartbeat accepts is accepted: where hbd behaves differently it says so
+  with a warning naming the line. Those hbd does not act on are checked,
+  stored where a later feature needs them, and reported (`NOT_IMPLEMENTED`);
+  those hbd reads but whose daemon side is still to come are reported too
+  (`PENDING`). Turning on Pacemaker (`crm on|yes|respawn...`) is a warning:
+  heartbeat would ignore haresources, hbd runs the haresources cluster the
+  directory describes. `autojoin other|any` is an error, as in heartbeat.
+  Values heartbeat reads with C's atoi keep atoi's reading (`hacf_values.py`).
+* An hbd setting written in ha.cf (e.g. `quorum on`) is an error that says to
+  move it to hbd.cf: heartbeat would refuse the file.
+* Parsing stops after `limits.MAX_ERRORS` errors ("... and more errors").
 * After the last line the defaults are computed and the timings checked
   (`hacf_checks.py`).
 """
@@ -23,83 +30,22 @@ Rules (heartbeat 3.0.6, `config.c`; see heartbeat-semantics.md §1):
 from __future__ import annotations
 
 import enum
-import re
 from typing import Callable
 
 from hbd.config import hacf_items as items
-from hbd.config import values
 from hbd.config.builder import HaCfBuilder
 from hbd.config.hacf_checks import finish
+from hbd.config.hacf_values import Handler, atoi, boolean, choice, path, string, time_value
+from hbd.config.hbdcf import HBD_DIRECTIVES
 from hbd.config.lexer import (BOOL_HELP, option_tokens, parse_bool, physical_lines, shorten,
                               split_directive, strip_comment, suggest, unusual_blanks)
+from hbd.config.limits import and_more, full
 from hbd.config.model import AutoFailback, HaCf, Problem
-from hbd.config.timeval import parse_time
-
-Handler = Callable[[HaCfBuilder, str], None]
 
 
 class Kind(enum.Enum):
     OPTIONS = "options"   # split on blanks and commas, handler called per word
     LINE = "line"         # handler gets the rest of the line
-
-
-# --- handler factories ------------------------------------------------------------
-
-def _time(name: str, field: str | None = None) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        seconds, problem = parse_time(text)
-        if problem:
-            b.error(f"{name}: {problem}")
-        elif field:
-            b.set_field(field, seconds)
-    return handle
-
-
-def _bool(name: str, field: str | None = None) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        value = parse_bool(text)
-        if value is None:
-            b.error(f"{name}: '{text}' is not a boolean; {BOOL_HELP}")
-        elif field:
-            b.set_field(field, value)
-    return handle
-
-
-def _int(name: str, low: int, high: int, field: str | None = None, scale: float = 1) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        value, problem = values.check_int(text, low, high, name)
-        if problem:
-            b.error(problem)
-        elif field and value is not None:
-            b.set_field(field, value * scale if scale != 1 else value)
-    return handle
-
-
-def _choice(name: str, choices: tuple[str, ...], field: str | None = None) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        if text not in choices:
-            hint = suggest(text, choices)
-            extra = f" (did you mean '{hint}'?)" if hint else ""
-            b.error(f"{name}: '{text}' is not valid{extra}; write one of: {', '.join(choices)}")
-        elif field:
-            b.set_field(field, text)
-    return handle
-
-
-def _path(name: str, field: str | None = None) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        if not text.startswith("/"):
-            b.error(f"{name}: '{text}' is not an absolute path; write e.g. '{name} /var/log/ha-log'")
-        elif field:
-            b.set_field(field, text)
-    return handle
-
-
-def _string(field: str | None = None) -> Handler:
-    def handle(b: HaCfBuilder, text: str) -> None:
-        if field:
-            b.set_field(field, text)
-    return handle
 
 
 # --- handlers with their own rules ----------------------------------------------
@@ -114,12 +60,11 @@ def _node(b: HaCfBuilder, text: str) -> None:
     b.node_lines[name] = b.line
 
 
+_port = atoi("udpport", 1, 65535, "udpport")
+
+
 def _udpport(b: HaCfBuilder, text: str) -> None:
-    port, problem = values.check_int(text, 1, 65535, "udpport")
-    if problem:
-        b.error(problem)
-        return
-    b.set_field("udpport", port)
+    _port(b, text)
     if b.first_media_line is not None:
         b.warning(f"udpport comes after the media line {b.first_media_line}; heartbeat "
                   "expects it before bcast/ucast/mcast: move it above them")
@@ -159,10 +104,16 @@ def _crm(name: str) -> Handler:
         if word in CRM_OFF:
             b.set_field("crm", False)
         elif word in CRM_ON:
-            b.error(f"'{name} {text}' turns on Pacemaker (the CRM), which hbd does not run: hbd "
-                    f"manages haresources clusters only. Write '{name} off' or remove the line")
+            b.set_field("crm", True)
+            b.warning(f"'{name} {text}' turns Pacemaker on: heartbeat 3.0.6 then ignores "
+                      "haresources (\"This file is not used because pacemaker is enabled\") and "
+                      "runs Pacemaker's daemons, or refuses to start where they are not installed "
+                      "(Debian 12: \"Failed to add pacemaker client child\"). hbd never runs "
+                      "Pacemaker: it runs the haresources cluster this directory describes. "
+                      f"Write '{name} off' to say so")
         else:
-            b.error(f"{name}: '{text}' is not valid; hbd needs '{name} off' (or no {name} line)")
+            b.error(f"{name}: '{text}' is not valid; write '{name} off' (hbd runs haresources "
+                    "clusters, never Pacemaker)")
     return handle
 
 
@@ -177,79 +128,83 @@ def _autojoin(b: HaCfBuilder, text: str) -> None:
     b.error(f"autojoin: '{text}' is not valid; write 'autojoin none'")
 
 
-FACILITIES = ("none", "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail",
-              "news", "syslog", "user", "uucp", *(f"local{i}" for i in range(8)))
-_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+# glibc's facility names (heartbeat's cl_syslogfac_str2int), case-sensitive, and `none`
+FACILITIES = ("none", "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "mark",
+              "news", "security", "syslog", "user", "uucp", *(f"local{i}" for i in range(8)))
+_facility = choice("logfacility", FACILITIES, "logfacility")
 
 
-def _env(b: HaCfBuilder, text: str) -> None:
-    if not _ENV.match(text):
-        b.error(f"env: '{text}' is not NAME=value; write e.g. 'env DEBUG=1'")
+def _logfacility(b: HaCfBuilder, text: str) -> None:
+    _facility(b, text)
+    if text == "mark":
+        b.warning("logfacility mark is syslog's internal 'mark' facility: heartbeat accepts it, "
+                  "but hbd's syslog handler does not know it and logs nothing to syslog; write "
+                  "e.g. 'logfacility daemon'")
 
 
 DIRECTIVES: dict[str, tuple[Kind, Handler]] = {
     "node": (Kind.OPTIONS, _node),
-    "keepalive": (Kind.OPTIONS, _time("keepalive", "keepalive")),
-    "deadtime": (Kind.OPTIONS, _time("deadtime", "deadtime")),
-    "warntime": (Kind.OPTIONS, _time("warntime", "warntime")),
-    "initdead": (Kind.OPTIONS, _time("initdead", "initdead")),
-    "deadping": (Kind.OPTIONS, _time("deadping", "deadping")),
+    "keepalive": (Kind.OPTIONS, time_value("keepalive", "keepalive")),
+    "deadtime": (Kind.OPTIONS, time_value("deadtime", "deadtime")),
+    "warntime": (Kind.OPTIONS, time_value("warntime", "warntime")),
+    "initdead": (Kind.OPTIONS, time_value("initdead", "initdead")),
+    "deadping": (Kind.OPTIONS, time_value("deadping", "deadping")),
     "udpport": (Kind.OPTIONS, _udpport),
     "bcast": (Kind.OPTIONS, items.bcast),
     "ucast": (Kind.LINE, items.ucast),
     "mcast": (Kind.LINE, items.mcast),
-    "ucast6": (Kind.LINE, _string()),
-    "mcast6": (Kind.LINE, _string()),
-    "serial": (Kind.OPTIONS, _path("serial")),
-    "baud": (Kind.OPTIONS, _choice("baud", ("9600", "19200", "38400", "57600", "115200",
+    "ucast6": (Kind.LINE, string()),
+    "mcast6": (Kind.LINE, string()),
+    "serial": (Kind.OPTIONS, path("serial")),
+    "baud": (Kind.OPTIONS, choice("baud", ("9600", "19200", "38400", "57600", "115200",
                                             "230400", "460800"))),
     "ping": (Kind.OPTIONS, items.ping),
-    "ping6": (Kind.OPTIONS, _string()),
+    "ping6": (Kind.OPTIONS, string()),
     "ping_group": (Kind.LINE, items.ping_group),
-    "hopfudge": (Kind.OPTIONS, _int("hopfudge", 0, 255, "hopfudge")),
+    "hopfudge": (Kind.OPTIONS, atoi("hopfudge", 0, 255, "hopfudge")),
     "auto_failback": (Kind.OPTIONS, _auto_failback),
     "nice_failback": (Kind.OPTIONS, _nice_failback),
-    "logfile": (Kind.OPTIONS, _path("logfile", "logfile")),
-    "debugfile": (Kind.OPTIONS, _path("debugfile", "debugfile")),
-    "logfacility": (Kind.OPTIONS, _choice("logfacility", FACILITIES, "logfacility")),
-    "use_logd": (Kind.OPTIONS, _bool("use_logd")),
-    "conn_logd_time": (Kind.OPTIONS, _time("conn_logd_time")),
-    "syslogmsgfmt": (Kind.OPTIONS, _bool("syslogmsgfmt")),
-    "log_badpack": (Kind.OPTIONS, _bool("log_badpack")),
-    "debug": (Kind.OPTIONS, _int("debug", 0, 255, "debug")),
+    "logfile": (Kind.OPTIONS, path("logfile", "logfile")),
+    "debugfile": (Kind.OPTIONS, path("debugfile", "debugfile")),
+    "logfacility": (Kind.OPTIONS, _logfacility),
+    "use_logd": (Kind.OPTIONS, boolean("use_logd")),
+    "conn_logd_time": (Kind.OPTIONS, time_value("conn_logd_time")),
+    "syslogmsgfmt": (Kind.OPTIONS, boolean("syslogmsgfmt")),
+    "log_badpack": (Kind.OPTIONS, boolean("log_badpack")),
+    "debug": (Kind.OPTIONS, atoi("debug", 0, 255, "debug")),
     "respawn": (Kind.LINE, items.respawn),
     "failfast": (Kind.LINE, items.failfast),
     "apiauth": (Kind.LINE, items.apiauth),
     "stonith": (Kind.LINE, items.stonith),
     "stonith_host": (Kind.LINE, items.stonith_host),
     "watchdog": (Kind.OPTIONS, items.watchdog),
-    "realtime": (Kind.OPTIONS, _bool("realtime")),
-    "rtprio": (Kind.OPTIONS, _int("rtprio", 1, 99)),
-    "memreserve": (Kind.OPTIONS, _int("memreserve", 0, 10_000_000)),
-    "coredumps": (Kind.OPTIONS, _bool("coredumps")),
-    "coreroot": (Kind.OPTIONS, _path("coreroot")),
-    "hbgenmethod": (Kind.OPTIONS, _choice("hbgenmethod", ("file", "time"), "hbgenmethod")),
-    "uuidfrom": (Kind.OPTIONS, _choice("uuidfrom", ("file", "nodename"), "uuidfrom")),
-    "msgfmt": (Kind.OPTIONS, _choice("msgfmt", ("classic", "netstring"), "msgfmt")),
-    "compression": (Kind.OPTIONS, _choice("compression", ("zlib", "bz2"), "compression")),
-    "compression_threshold": (Kind.OPTIONS, _int("compression_threshold", 0, 1_000_000,
+    "realtime": (Kind.OPTIONS, boolean("realtime")),
+    "rtprio": (Kind.OPTIONS, atoi("rtprio", 1, 99)),
+    "memreserve": (Kind.OPTIONS, atoi("memreserve", 0, 10_000_000)),
+    "coredumps": (Kind.OPTIONS, boolean("coredumps")),
+    "coreroot": (Kind.OPTIONS, path("coreroot")),
+    "hbgenmethod": (Kind.OPTIONS, choice("hbgenmethod", ("file", "time"), "hbgenmethod")),
+    "uuidfrom": (Kind.OPTIONS, choice("uuidfrom", ("file", "nodename"), "uuidfrom")),
+    "msgfmt": (Kind.OPTIONS, choice("msgfmt", ("classic", "netstring"), "msgfmt")),
+    "compression": (Kind.OPTIONS, choice("compression", ("zlib", "bz2"), "compression")),
+    "compression_threshold": (Kind.OPTIONS, atoi("compression_threshold", 1, 1_000_000,
                                                  "compression_threshold")),
-    "traditional_compression": (Kind.OPTIONS, _bool("traditional_compression",
+    "traditional_compression": (Kind.OPTIONS, boolean("traditional_compression",
                                                     "traditional_compression")),
-    "max_rexmit_delay": (Kind.OPTIONS, _int("max_rexmit_delay", 1, 3_600_000,
+    "max_rexmit_delay": (Kind.OPTIONS, atoi("max_rexmit_delay", 1, 3_600_000,
                                             "max_rexmit_delay", scale=0.001)),
     "autojoin": (Kind.OPTIONS, _autojoin),
-    "cluster": (Kind.OPTIONS, _string("cluster")),
+    "cluster": (Kind.OPTIONS, string("cluster")),
     "crm": (Kind.OPTIONS, _crm("crm")),
     "pacemaker": (Kind.OPTIONS, _crm("pacemaker")),
-    "crm_daemon_dir": (Kind.OPTIONS, _path("crm_daemon_dir")),
-    "crmd_spawns_pengine": (Kind.OPTIONS, _bool("crmd_spawns_pengine")),
-    "record_config_changes": (Kind.OPTIONS, _bool("record_config_changes")),
-    "record_pengine_inputs": (Kind.OPTIONS, _bool("record_pengine_inputs")),
-    "enable_config_writes": (Kind.OPTIONS, _bool("enable_config_writes")),
-    "quorum_server": (Kind.OPTIONS, _string()),
-    "env": (Kind.OPTIONS, _env),
-    "use_apphbd": (Kind.OPTIONS, _bool("use_apphbd")),
+    "crm_daemon_dir": (Kind.OPTIONS, path("crm_daemon_dir")),
+    "crmd_spawns_pengine": (Kind.OPTIONS, boolean("crmd_spawns_pengine")),
+    "record_config_changes": (Kind.OPTIONS, boolean("record_config_changes")),
+    "record_pengine_inputs": (Kind.OPTIONS, boolean("record_pengine_inputs")),
+    "enable_config_writes": (Kind.OPTIONS, boolean("enable_config_writes")),
+    "quorum_server": (Kind.OPTIONS, string()),
+    "env": (Kind.OPTIONS, items.env),
+    "use_apphbd": (Kind.OPTIONS, boolean("use_apphbd")),
 }
 
 # Option-list directives that name items (several words make several items).
@@ -264,16 +219,25 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "baud": _SERIAL, "hopfudge": _SERIAL,
     "ucast6": "hbd's media are IPv4 only: use ucast", "mcast6": "hbd's media are IPv4 only: use mcast",
     "ping6": "hbd's ping nodes are IPv4 only: use ping",
-    "watchdog": "no watchdog device is fed",
-    "respawn": "", "failfast": "the program is not started",
+    "failfast": "the program is not started",
     "realtime": "", "rtprio": "", "memreserve": "", "coredumps": "", "coreroot": "",
     "use_logd": "hbd writes its log itself (logfile, debugfile, logfacility)",
     "conn_logd_time": "hbd does not use logd", "syslogmsgfmt": "", "log_badpack": "",
-    "env": "no client programs are respawned", "use_apphbd": "",
+    "use_apphbd": "",
     "compression": _COMPRESS, "compression_threshold": _COMPRESS,
     "traditional_compression": _COMPRESS,
     **{name: _PACEMAKER for name in ("crm_daemon_dir", "crmd_spawns_pengine", "record_config_changes",
                                      "record_pengine_inputs", "enable_config_writes", "quorum_server")},
+}
+
+# Directives whose meaning the model holds (model.py documents heartbeat's
+# semantics) but that the daemon does not act on yet: each still gets a
+# warning, so that nothing is silently dropped. Remove a name once the daemon
+# implements it. For respawn, only entries hbd would run are reported.
+PENDING: dict[str, str] = {
+    "watchdog": "no watchdog device is fed",
+    "respawn": "the program is not started",
+    "env": "no program is respawned, so nothing is exported",
 }
 
 
@@ -282,6 +246,10 @@ def _illegal(b: HaCfBuilder, directive: str) -> None:
     if directive.lower() in DIRECTIVES:
         b.error(f"Illegal directive '{shown}': directive names are lower-case; "
                 f"write '{directive.lower()}'")
+        return
+    if directive in HBD_DIRECTIVES:
+        b.error(f"'{directive}' is an hbd setting, not a heartbeat directive: move the line to "
+                "hbd.cf next to ha.cf (heartbeat 3.0.6 refuses an ha.cf that holds it)")
         return
     hint = suggest(directive, DIRECTIVES)
     advice = (f"did you mean '{hint}'?" if hint else
@@ -321,13 +289,25 @@ def _apply(b: HaCfBuilder, directive: str, rest: str) -> None:
         handler(b, token)
     if name in NOT_IMPLEMENTED:
         _not_implemented(b, name)
+    elif name in PENDING:
+        _pending(b, name)
 
 
 def _not_implemented(b: HaCfBuilder, name: str) -> None:
     hint = NOT_IMPLEMENTED[name]
-    if name == "respawn" and b.respawn and b.respawn[-1].line == b.line:
-        hint = items.program_hint(b.respawn[-1].argv)
     b.warning(f"hbd does not implement '{name}' yet; it is ignored" + (f" ({hint})" if hint else ""))
+
+
+def _pending(b: HaCfBuilder, name: str) -> None:
+    if name == "respawn" and not (b.respawn and b.respawn[-1].line == b.line and b.respawn[-1].runs):
+        return
+    if name == "watchdog" and (b.watchdog_line != b.line or b.fields.get("watchdog") is None):
+        return
+    what = PENDING[name]
+    if name == "respawn":
+        what = f"{b.respawn[-1].argv[0]} is not started"
+    b.warning(f"hbd reads '{name}' as heartbeat does, but its daemon does not act on it yet: "
+              f"{what}")
 
 
 def _report_blanks(b: HaCfBuilder, lines: list[tuple[int, list[str]]]) -> None:
@@ -340,9 +320,14 @@ def _report_blanks(b: HaCfBuilder, lines: list[tuple[int, list[str]]]) -> None:
               "of a word and reject the line; replace it with an ordinary space", line=first)
 
 
-def parse_hacf(text: str, source: str = "ha.cf") -> tuple[HaCf, list[Problem]]:
-    """Parse ha.cf `text`; `source` names the file in problems."""
-    b = HaCfBuilder(source)
+def parse_hacf(text: str, source: str = "ha.cf", *,
+               resolve: Callable[[str], str | None] | None = None) -> tuple[HaCf, list[Problem]]:
+    """Parse ha.cf `text`; `source` names the file in problems.
+
+    `resolve` turns a ucast peer's host name into an IPv4 address (None when it
+    does not resolve); without it, host names are refused.
+    """
+    b = HaCfBuilder(source, resolve=resolve)
     odd: list[tuple[int, list[str]]] = []
     for number, raw in physical_lines(text):
         b.line = number
@@ -353,5 +338,8 @@ def parse_hacf(text: str, source: str = "ha.cf") -> tuple[HaCf, list[Problem]]:
             odd.append((number, unusual_blanks(line)))
         directive, rest = split_directive(line)
         _apply(b, directive, rest)
+        if full(b.problems):
+            b.problems.append(and_more(source, number))
+            break
     _report_blanks(b, odd)
     return finish(b), b.problems

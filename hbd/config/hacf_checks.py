@@ -13,12 +13,16 @@ Checks (fatal in heartbeat unless marked warning here):
   warntime strictly between keepalive and deadtime (warning);
 * at least one medium; at least one node and at most 100;
 * ping_group names do not clash with node names;
-* auto_failback unset means the deprecated `legacy` mode (warning).
+* auto_failback unset means the deprecated `legacy` mode (warning);
+* with Pacemaker on, an apiauth line for one of the clients heartbeat then
+  authorises itself makes heartbeat refuse the file (warning: hbd accepts it).
 
 Checks that need the other files or this node's name live in `load.py`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from hbd.config.builder import HaCfBuilder
 from hbd.config.model import HaCf
@@ -98,7 +102,10 @@ def _timings(b: HaCfBuilder) -> dict[str, float]:
 
 def _check_lists(b: HaCfBuilder) -> None:
     if not b.media:
-        b.error("no communication media: add at least one of 'bcast IFACE', "
+        other = sorted(name for name in ("serial", "ucast6", "mcast6") if name in b.directive_lines)
+        unused = (f" (hbd cannot use the {', '.join(other)} media: it would see no peer and take "
+                  "every group over)") if other else ""
+        b.error("no communication media" + unused + ": add at least one of 'bcast IFACE', "
                 "'ucast IFACE PEER-IP' or 'mcast IFACE GROUP PORT TTL LOOP' "
                 "(e.g. 'bcast eth2')", line=None)
     if not b.nodes:
@@ -117,15 +124,34 @@ def _check_lists(b: HaCfBuilder) -> None:
                   line=None)
 
 
+# apiauth lines heartbeat 3.0.6 adds itself when Pacemaker is on (observed: a second
+# one is "Duplicate apiauth directive" and heartbeat does not start)
+CRM_APIAUTH = ("cib", "stonithd", "attrd", "crmd", "pingd")
+
+
+def _check_crm_apiauth(b: HaCfBuilder) -> None:
+    if not b.fields.get("crm"):
+        return
+    for entry in b.apiauth:
+        if entry.client in CRM_APIAUTH:
+            b.warning(f"apiauth {entry.client} with Pacemaker on: heartbeat 3.0.6 adds "
+                      f"'apiauth {entry.client}' itself and then refuses this file (\"Duplicate "
+                      f"apiauth directive for API client {entry.client}\"); hbd accepts it, but "
+                      "this node could not go back to heartbeat as it is: remove this line or "
+                      "the crm line", line=entry.line)
+
+
 def finish(b: HaCfBuilder) -> HaCf:
     """Apply defaults, run the whole-file checks, and build the `HaCf`."""
     timings = _timings(b)
     _check_lists(b)
-    scalars = {k: v for k, v in b.fields.items() if k not in timings}
+    _check_crm_apiauth(b)
+    values: dict[str, Any] = {**b.fields, **timings}
     return HaCf(
         nodes=tuple(b.nodes), media=tuple(b.media), ping_nodes=tuple(b.ping_nodes),
         respawn=tuple(b.respawn), apiauth=tuple(b.apiauth), stonith=tuple(b.stonith),
-        written=tuple(b.written), **timings, **scalars,
+        env=tuple(b.env), written=tuple(b.written), lines=tuple(b.directive_lines.items()),
+        **values,
     )
 
 

@@ -3,9 +3,15 @@
 * `bcast IF...` (alias `udp`) and `ping ADDR...` are option-list directives:
   one medium or ping node per word.
 * `ucast IF PEER`, `mcast IF GROUP PORT TTL LOOP` and `ping_group NAME ADDR...`
-  parse the whole line, as heartbeat's media plugins do.
+  parse the whole line, as heartbeat's media plugins do. Like them, hbd reads
+  the first fields it needs and ignores extra words (with a warning):
+  `ucast eth1 10.0.0.2 10.0.0.3` unicasts to 10.0.0.2 only. A ucast peer may
+  be a host name, resolved once when the configuration is read (heartbeat
+  resolves it at start with gethostbyname), if a resolver is given.
 * `respawn`, `failfast`, `apiauth`, `stonith` and `stonith_host` take the rest
-  of the line as one string.
+  of the line as one string. Respawned heartbeat API clients (ipfail, pingd,
+  ...) are kept but marked as not run (`respawn.py`).
+* `watchdog` and `env` are option-list directives with their own rules.
 
 Each handler receives the builder and its text and reports problems on the
 builder's current line.
@@ -14,12 +20,13 @@ builder's current line.
 from __future__ import annotations
 
 import ipaddress
-import posixpath
+import re
 
 from hbd.config import values
 from hbd.config.builder import HaCfBuilder
 from hbd.config.lexer import option_tokens, words
-from hbd.config.model import ApiAuth, Bcast, Mcast, PingNode, Respawn, Stonith, Ucast
+from hbd.config.model import ApiAuth, Bcast, ClientKind, Mcast, PingNode, Respawn, Stonith, Ucast
+from hbd.config.respawn import classify, replaced_warning
 
 MCAST_RANGE = ipaddress.IPv4Network("224.0.0.0/4")
 
@@ -32,19 +39,44 @@ def bcast(b: HaCfBuilder, iface: str) -> None:
     b.add_medium(Bcast(iface))
 
 
+def _peer_address(b: HaCfBuilder, peer: str) -> str | None:
+    """The IPv4 address of a ucast peer written as an address or a host name."""
+    if values.check_ipv4(peer) is None:
+        return peer
+    if values.check_hostname(peer) is not None or peer.replace(".", "").isdigit():
+        b.error(f"ucast: ucast peer '{peer}' is not an IPv4 address (write four numbers 0-255, "
+                "e.g. 192.168.32.21)")
+        return None
+    address = b.resolve(peer) if b.resolve is not None else None
+    if address is None:
+        how = "does not resolve to an IPv4 address" if b.resolve else "cannot be resolved here"
+        b.error(f"ucast: peer host name '{peer}' {how} (heartbeat: \"ucast: cannot resolve "
+                "hostname\"); write the peer's IPv4 address")
+        return None
+    b.warning(f"ucast peer '{peer}' is a host name, resolved to {address} when the "
+              "configuration was read (heartbeat resolves it once at start too); write the "
+              "address, so that a name-service failure cannot stop the node from starting")
+    return address
+
+
 def ucast(b: HaCfBuilder, rest: str) -> None:
     fields = words(rest)
-    usage = "write 'ucast IFACE PEER-IPv4', e.g. 'ucast eth2 10.160.100.31'"
-    if len(fields) != 2:
-        what = "an interface and a peer address" if len(fields) < 2 else "one peer per line"
-        b.error(f"ucast needs {what}: {usage}")
+    if len(fields) < 2:
+        b.error("ucast needs an interface and a peer address: write 'ucast IFACE PEER-IPv4', "
+                "e.g. 'ucast eth2 10.160.100.31'")
         return
-    iface, peer = fields
-    problem = values.check_iface(iface) or values.check_ipv4(peer, "ucast peer")
+    iface, peer, *extra = fields
+    if extra:
+        b.warning(f"ucast: heartbeat 3.0.6 uses only the first peer of a ucast line ({peer}) "
+                  f"and ignores '{' '.join(extra)}'; hbd does the same: write one "
+                  f"'ucast {iface} ADDRESS' line per peer")
+    problem = values.check_iface(iface)
     if problem:
         b.error(f"ucast: {problem}")
         return
-    b.add_medium(Ucast(iface, peer))
+    address = _peer_address(b, peer)
+    if address is not None:
+        b.add_medium(Ucast(iface, address))
 
 
 def _mcast_fields(b: HaCfBuilder, fields: list[str]) -> Mcast | None:
@@ -64,11 +96,14 @@ def _mcast_fields(b: HaCfBuilder, fields: list[str]) -> Mcast | None:
 
 def mcast(b: HaCfBuilder, rest: str) -> None:
     fields = words(rest)
-    if len(fields) != 5:
+    if len(fields) < 5:
         b.error(f"mcast needs 5 fields, got {len(fields)}: write 'mcast IFACE GROUP PORT TTL LOOP', "
                 "e.g. 'mcast eth2 225.0.0.1 694 1 0'")
         return
-    medium = _mcast_fields(b, fields)
+    if len(fields) > 5:
+        b.warning(f"mcast: heartbeat 3.0.6 reads the first 5 fields and ignores "
+                  f"'{' '.join(fields[5:])}'; hbd does the same: remove them")
+    medium = _mcast_fields(b, fields[:5])
     if medium is not None:
         b.add_medium(medium)
 
@@ -96,34 +131,33 @@ def ping_group(b: HaCfBuilder, rest: str) -> None:
     b.add_ping_node(PingNode(name, tuple(dict.fromkeys(addresses)), is_group=True))
 
 
+_USER_AND_REST = re.compile(r"^\s*(\S+)\s+(.*?)\s*$")
+
+
 def _program(b: HaCfBuilder, directive: str, rest: str) -> Respawn | None:
     fields = words(rest)
-    if len(fields) < 2 or not fields[1].startswith("/"):
+    match = _USER_AND_REST.match(rest)
+    if len(fields) < 2 or not fields[1].startswith("/") or match is None:
         b.error(f"{directive} needs a user and an absolute program path: write "
                 f"'{directive} USER /path/to/program [ARGS]', e.g. "
                 f"'{directive} hacluster /usr/lib/heartbeat/ipfail'")
         return None
-    return Respawn(fields[0], tuple(fields[1:]), b.line)
+    argv = tuple(fields[1:])
+    kind, _ = classify(argv)
+    return Respawn(fields[0], argv, b.line, match.group(2), kind)
 
 
 def respawn(b: HaCfBuilder, rest: str) -> None:
     item = _program(b, "respawn", rest)
-    if item is not None:
-        b.respawn.append(item)
+    if item is None:
+        return
+    b.respawn.append(item)
+    if item.kind is ClientKind.API_CLIENT:
+        b.warning(replaced_warning(item.argv, classify(item.argv)[1]))
 
 
 def failfast(b: HaCfBuilder, rest: str) -> None:
     _program(b, "failfast", rest)
-
-
-def program_hint(argv: tuple[str, ...]) -> str:
-    """Extra words for the 'not implemented' warning of respawn lines."""
-    name = posixpath.basename(argv[0]) if argv else ""
-    if name == "pingd":
-        return "pingd is a Pacemaker component and does nothing in a haresources cluster"
-    if name == "ipfail":
-        return "ipfail is not needed: hbd moves groups away from a node that lost its ping nodes by itself"
-    return f"{argv[0]} is not started" if argv else ""
 
 
 def apiauth(b: HaCfBuilder, rest: str) -> None:
@@ -139,11 +173,11 @@ def apiauth(b: HaCfBuilder, rest: str) -> None:
                     "(names separated by commas, no blanks)")
             return
         ids[key] = ids[key] + tuple(v for v in value.split(",") if v)
-    b.apiauth.append(ApiAuth(fields[0], ids["uid"], ids["gid"]))
+    b.apiauth.append(ApiAuth(fields[0], ids["uid"], ids["gid"], b.line))
     if fields[0] not in API_CLIENTS:
         b.warning(f"apiauth {fields[0]}: hbd has no heartbeat API for {fields[0]}, the line "
-                  f"grants nothing; only apiauth {', '.join(API_CLIENTS)} entries give "
-                  "users access to hbctl")
+                  f"is accepted and grants nothing; only apiauth {', '.join(API_CLIENTS)} "
+                  "entries give users access to hbctl")
 
 
 # apiauth clients that mean something to hbd: who may use hbctl (see docs/hbctl.md)
@@ -169,10 +203,26 @@ def stonith_host(b: HaCfBuilder, rest: str) -> None:
 
 
 def watchdog(b: HaCfBuilder, device: str) -> None:
-    if "watchdog" in b.fields:
-        b.error(f"watchdog is already set on line {b.field_lines['watchdog']}; specify it only once")
+    if b.watchdog_line is not None:
+        b.error(f"watchdog is already set on line {b.watchdog_line}; specify it only once "
+                "(heartbeat: \"Watchdog device multiply specified\")")
         return
+    b.watchdog_line = b.line
     if not device.startswith("/"):
-        b.error(f"watchdog '{device}' is not a device path; write e.g. 'watchdog /dev/watchdog'")
+        b.warning(f"watchdog '{device}' is not a device path: heartbeat 3.0.6 cannot open it "
+                  "(\"Cannot open watchdog device\") and runs without a watchdog; hbd does the "
+                  "same: write e.g. 'watchdog /dev/watchdog'")
         return
     b.set_field("watchdog", device)
+
+
+def env(b: HaCfBuilder, pair: str) -> None:
+    name, sep, value = pair.partition("=")
+    if not name:
+        b.error(f"env: '{pair}' has no name before '='; write NAME=value, e.g. 'env DEBUG=1'")
+        return
+    if not sep:
+        b.warning(f"env: '{pair}' has no '=value': heartbeat exports an undefined value as "
+                  f"HA_{name}; hbd ignores the word: write 'env {name}=VALUE'")
+        return
+    b.env.append((name, value))

@@ -16,6 +16,7 @@ Rules (heartbeat 3.0.6 `ResourceManager`; heartbeat-semantics.md §3.1):
   checked here. Any other name is a script looked up in resource.d, then
   init.d, or a class-prefixed agent (`heartbeat:`, `lsb:`, `ocf:P:T`, see
   `agents.py`); `load.py` does that look-up because it touches the disk.
+* Reading stops after `limits.MAX_ERRORS` errors ("... and more errors").
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hbd.config import values
 from hbd.config.agents import check_agent_args, parse_agent
 from hbd.config.lexer import (physical_lines, shorten, strip_shell_comment, unusual_blanks,
                               words)
+from hbd.config.limits import and_more, full
 from hbd.config.model import Problem, Resource, ResourceGroup, Severity
 
 IP_GLOB = "[0-9]*.[0-9]*.[0-9]*.[0-9]*"
@@ -198,6 +200,9 @@ def parse_haresources(text: str, source: str = "haresources",
         for note in notes:
             reader.report(number, note, Severity.WARNING)
         reader.read_line(number, strip_shell_comment(text_line))
+        if full(reader.problems):
+            reader.problems.append(and_more(source, number))
+            break
     if reader.odd_blanks:
         more = len(reader.odd_blanks) - 1
         where = f"on this line and {more} more" if more else "on this line"

@@ -1,8 +1,9 @@
 """Typed, frozen configuration: what ha.cf, haresources and authkeys say.
 
 This module holds only data shapes. The parsers (`hacf.py`, `haresources.py`,
-`authkeys.py`) build them from text and collect `Problem`s; `load.py` reads
-the three files of a configuration directory and validates them together.
+`authkeys.py`, `hbdcf.py`) build them from text and collect `Problem`s;
+`load.py` reads the files of a configuration directory and validates them
+together. hbd's own settings (hbd.cf) are in `settings.py`.
 Everything here is pure: no file, clock or socket access.
 
 Durations are float seconds named after the ha.cf directive that sets them.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+
+from hbd.config.settings import HbdSettings
 
 
 class Severity(enum.Enum):
@@ -96,11 +99,53 @@ class PingNode:
 
 # --- processes, API, fencing -------------------------------------------------
 
+class ClientKind(enum.Enum):
+    """What hbd does with a `respawn` line (see `hbd.config.respawn`)."""
+
+    PROGRAM = "program"        # an ordinary program: hbd runs and restarts it as heartbeat does
+    API_CLIENT = "api-client"  # needs heartbeat's client API (ipfail, pingd, dopd, ...): not run
+
+
 @dataclass(frozen=True)
 class Respawn:
+    """One `respawn USER COMMAND` line of ha.cf.
+
+    Heartbeat 3.0.6 (`heartbeat.c`, observed with Debian's package) starts the
+    command once communication is up and restarts it when it exits, with
+    these rules, which the daemon reproduces for `ClientKind.PROGRAM` entries:
+
+    * it runs `/bin/sh -c COMMAND` (`command`, the rest of the line after the
+      user, so shell syntax keeps its meaning) as USER's uid and primary gid,
+      in its own process group, stdin/stdout/stderr on /dev/null, with the
+      `env NAME=value` lines exported as `HA_NAME` (`HaCf.env`);
+    * an exit with status 100 is final: the program is not restarted;
+    * a restart waits 1 s when the previous run lasted under 30 s;
+    * runs shorter than 30 s are counted; a run of 30 s or more resets the
+      count; when the count exceeds 10 (the 11th short run in a row),
+      heartbeat logs "respawning too fast" and never restarts it again;
+    * nothing is restarted during shutdown; clients are stopped (SIGTERM) in
+      the reverse order of their lines.
+
+    `argv` is the command's blank-separated words (argv[0] is the program, an
+    absolute path), for display and look-ups. `kind` is `API_CLIENT` for a
+    heartbeat API client: hbd offers no heartbeat API, ipfail's job is done by
+    hbd's own ping handling, and such an entry is never run.
+    """
+
     user: str
     argv: tuple[str, ...]
     line: int | None = None
+    command: str = ""
+    kind: ClientKind = ClientKind.PROGRAM
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            object.__setattr__(self, "command", " ".join(self.argv))
+
+    @property
+    def runs(self) -> bool:
+        """True when the daemon starts and respawns this entry."""
+        return self.kind is ClientKind.PROGRAM
 
 
 @dataclass(frozen=True)
@@ -108,6 +153,7 @@ class ApiAuth:
     client: str
     uids: tuple[str, ...] = ()
     gids: tuple[str, ...] = ()
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -228,6 +274,17 @@ class HaCf:
     respawn: tuple[Respawn, ...] = ()
     apiauth: tuple[ApiAuth, ...] = ()
     stonith: tuple[Stonith, ...] = ()
+    # `watchdog DEVICE` (heartbeat 3.0.6, observed with strace on Debian's
+    # package): at start heartbeat opens DEVICE write-only and sets its timeout
+    # with WDIOC_SETTIMEOUT to deadtime (whole seconds, truncated) + 1 s, e.g.
+    # 11 s for deadtime 10 and 3 s for 2500ms; a failing ioctl (not a real
+    # watchdog) is logged and the device is still used. It pets the device by
+    # writing one NUL byte each time it receives its own heartbeat, i.e. once
+    # per keepalive, from its main loop: a hung heartbeat stops petting and the
+    # kernel reboots the node. On a clean stop it writes "V" (the magic close)
+    # and closes it, so the timer stops. A device it cannot open is logged
+    # ("Cannot open watchdog device") and heartbeat runs without one. Only one
+    # watchdog line is allowed. None: no watchdog.
     watchdog: str | None = None
     logfile: str | None = None
     debugfile: str | None = None
@@ -241,17 +298,33 @@ class HaCf:
     traditional_compression: bool = False
     max_rexmit_delay: float = 0.25
     hopfudge: int = 1
+    # True when ha.cf turns Pacemaker on (`crm yes|on|respawn...`): heartbeat would
+    # then ignore haresources; hbd never runs Pacemaker and runs the haresources
+    # cluster anyway (informational, with a warning at load).
     crm: bool = False
     cluster: str = "linux-ha"
+    # `env NAME=value` lines: (NAME, value), exported as HA_NAME to respawned programs
+    env: tuple[tuple[str, str], ...] = ()
     # directive -> value as written, for `hbctl hbparameter`-style queries
     written: tuple[tuple[str, str], ...] = ()
+    # directive -> the line where it first appears (for whole-configuration checks)
+    lines: tuple[tuple[str, int], ...] = ()
+
+    def line_of(self, directive: str) -> int | None:
+        """The line of the first `directive` line in ha.cf, if any."""
+        return next((line for name, line in self.lines if name == directive), None)
+
+    @property
+    def respawned(self) -> tuple[Respawn, ...]:
+        """The respawn entries the daemon runs (heartbeat API clients left out)."""
+        return tuple(item for item in self.respawn if item.runs)
 
 
 # --- the whole configuration ----------------------------------------------------
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Everything one node needs to run: its name plus the three files.
+    """Everything one node needs to run: its name, the three heartbeat files and hbd.cf.
 
     `nodes` is in ha.cf order, which is priority order. `groups` is in
     haresources order.
@@ -262,6 +335,7 @@ class ClusterConfig:
     groups: tuple[ResourceGroup, ...] = ()
     authkeys: AuthKeys = field(default_factory=AuthKeys.single)
     config_dir: str = "/etc/ha.d"
+    hbd: HbdSettings = field(default_factory=HbdSettings)   # hbd.cf, hbd's own settings
 
     # convenient views used by the core
     @property

@@ -17,7 +17,7 @@ from hbd.config.agents import AgentDirs
 from hbd.config.hacf import parse_hacf
 from hbd.config.haresources import parse_haresources
 from hbd.config.load import load_config
-from hbd.config.model import AutoFailback, Bcast, PingNode, Problem
+from hbd.config.model import AutoFailback, Bcast, ClientKind, PingNode, Problem
 from hbd.main import main
 from tests.configs.helpers import SCENARIO, brief, check_args, copy_config
 
@@ -28,12 +28,14 @@ AUTHKEYS = [("authkeys", 11, W, "auth is also set on line 1"),
 EXPECTED = {
     "node0": [
         ("ha.cf", 3, W, "U+00A0 on this line and 15 more"),
+        ("ha.cf", 11, W, "a single heartbeat link (eth2) and no STONITH"),
         ("ha.cf", 31, W, "udpport comes after the media line 11"),
         ("ha.cf", 53, E, "Illegal directive '如果系統"),
         ("ha.cf", 69, W, "apiauth pingd: hbd has no heartbeat API for pingd"),
-        ("ha.cf", 71, W, "pingd is a Pacemaker component"),
+        ("ha.cf", 69, W, "apiauth pingd with Pacemaker on: heartbeat 3.0.6 adds 'apiauth pingd' itself"),
+        ("ha.cf", 71, W, "hbd does not run it: pingd fed ping scores to Pacemaker"),
         ("ha.cf", 71, W, "respawn program /usr/local/ha/lib/heartbeat/pingd does not exist"),
-        ("ha.cf", 77, E, "'crm respawn' turns on Pacemaker"),
+        ("ha.cf", 77, W, "'crm respawn' turns Pacemaker on: heartbeat 3.0.6 then ignores haresources"),
         ("ha.cf", 85, W, "hbd does not implement 'compression' yet"),
         ("ha.cf", 87, W, "hbd does not implement 'compression_threshold' yet"),
         ("haresources", 1, W, "unusual blank character on this line and"),
@@ -48,14 +50,14 @@ EXPECTED = {
     "node1": [
         ("ha.cf", None, E, "no communication media"),
         ("ha.cf", 5, W, "U+00A0 on this line and 3 more"),
-        ("ha.cf", 27, W, "ipfail is not needed"),
+        ("ha.cf", 27, W, "hbd does not run it: ipfail moved groups away"),
         ("ha.cf", 27, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
         ("ha.cf", 29, W, "apiauth ipfail: hbd has no heartbeat API for ipfail"),
         *AUTHKEYS],
     "node2": [
         ("ha.cf", None, E, "no communication media"),
         ("ha.cf", 5, W, "U+00A0 on this line and 2 more"),
-        ("ha.cf", 25, W, "ipfail is not needed"),
+        ("ha.cf", 25, W, "hbd does not run it: ipfail moved groups away"),
         ("ha.cf", 25, W, "respawn program /usr/lib/heartbeat/ipfail does not exist"),
         ("ha.cf", 27, W, "apiauth ipfail: hbd has no heartbeat API for ipfail"),
         *AUTHKEYS],
@@ -112,6 +114,9 @@ def test_node0_ha_cf_as_hbd_reads_it() -> None:
     assert hacf.ping_nodes == (PingNode("192.168.32.254", ("192.168.32.254",)),
                                PingNode("group1", ("192.168.12.251", "192.168.12.239"), True))
     assert hacf.respawn[0].argv == ("/usr/local/ha/lib/heartbeat/pingd", "-m", "100", "-d", "5s")
+    assert hacf.respawn[0].command == "/usr/local/ha/lib/heartbeat/pingd -m 100 -d 5s"
+    assert hacf.respawn[0].kind is ClientKind.API_CLIENT and hacf.respawned == ()
+    assert hacf.crm is True                           # crm respawn: accepted, haresources still run
     assert hacf.compression == "bz2" and hacf.logfile == "/var/log/ha-log"
 
 
@@ -134,3 +139,21 @@ def test_node1_scenario_passes_once_its_two_errors_are_fixed(
     assert "UNAUTHENTICATED" in output
     assert output.count("backup: node1 (this node) takes it over first") == 2
     assert f"Remac2 (script {conf}/resource.d/Remac2)" in output
+
+
+def test_node0_scenario_with_crm_respawn_loads_once_its_prose_lines_are_fixed(tmp_path: Path) -> None:
+    """The source document's node0: `crm respawn`, `respawn ... pingd`, `apiauth pingd` and a
+    haresources stay as written; only what heartbeat refuses as well is fixed (the prose
+    line without '#', the tutorial's explanation lines, the duplicated authkeys)."""
+    conf = copy_config(SCENARIO / "node0", tmp_path / "node0")
+    lines = (conf / "ha.cf").read_text(encoding="utf-8").split("\n")
+    lines[52] = "#" + lines[52]
+    (conf / "ha.cf").write_text("\n".join(lines), encoding="utf-8")
+    (conf / "haresources").write_text("node0 Remac1\n")
+    (conf / "authkeys").write_text("auth 1\n1 crc\n")
+    config, problems = load_config(str(conf), "node0", authkeys_owner=os.getuid(),
+                                   dirs=AgentDirs(str(conf / "resource.d"), str(tmp_path / "init.d"), ""))
+    assert config is not None, [str(p) for p in problems if p.severity.value == "error"]
+    assert config.hacf.crm is True and [g.key for g in config.groups] == ["Remac1"]
+    assert config.hacf.respawned == ()                # pingd is replaced, not run
+    assert any("'crm respawn' turns Pacemaker on" in p.message for p in problems)

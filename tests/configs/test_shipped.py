@@ -25,13 +25,17 @@ NODES = ("node0", "node1", "node2")
 
 
 @pytest.mark.parametrize("node", NODES)
-def test_shipped_config_passes_without_problems(node: str, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_config_passes_with_only_the_single_link_warning(
+        node: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = copy_config(CONF / node, tmp_path / node)
     rc = main(check_args(conf, node, tmp_path / "init.d"))
     output = capsys.readouterr().out
     assert rc == 0, output
-    assert output.rstrip().endswith("0 error(s), 0 warning(s): configuration OK")
+    assert output.rstrip().endswith("0 error(s), 1 warning(s): configuration OK")
+    # the scenario has one heartbeat LAN (bcast eth2) and no STONITH: said once, with what helps
+    [warning] = [line for line in output.splitlines() if ": warning: " in line]
+    assert warning.startswith(f"{conf}/ha.cf:") and "a single heartbeat link (eth2) and no STONITH" in warning
+    assert "A second medium" in warning and "STONITH ('stonith_host ...')" in warning
     assert f"{node} (this node)" in output
 
 

@@ -150,9 +150,17 @@ def test_unknown_directive_is_an_error_with_a_suggestion() -> None:
 
 
 @pytest.mark.parametrize("value", ["on", "yes", "respawn", "minimal", "manual", "ccm-only", "valgrind", "true"])
-def test_crm_on_is_an_error_saying_how_to_fix(value: str) -> None:
-    _, problems = parse(f"crm {value}\n")
-    assert errors(problems) and "crm off" in errors(problems)[0] and "remove the line" in errors(problems)[0]
+def test_crm_on_is_accepted_with_a_warning_saying_what_hbd_does(value: str) -> None:
+    hacf, problems = parse(f"crm {value}\n")
+    assert errors(problems) == [] and hacf.crm is True
+    [warning] = warnings(problems)
+    assert "heartbeat 3.0.6 then ignores haresources" in warning
+    assert "runs the haresources cluster this directory describes" in warning and "crm off" in warning
+
+
+def test_crm_with_a_value_heartbeat_refuses_is_an_error() -> None:
+    _, problems = parse("crm sometimes\n")
+    assert "write 'crm off'" in errors(problems)[0]
 
 
 @pytest.mark.parametrize("value", ["other", "any"])
@@ -185,8 +193,9 @@ def test_auto_failback_values() -> None:
     ("udpport 0\n", "udpport 0 is out of range"),
     ("keepalive 5s\n", "write 5"),
     ("warntime 1min\n", "write 60"),
-    ("ucast eth1 10.0.0.1 10.0.0.2\n", "one peer per line"),
-    ("ucast eth1 host.example\n", "is not an IPv4 address"),
+    ("ucast eth1\n", "needs an interface and a peer address"),
+    ("ucast eth1 10.0.0\n", "is not an IPv4 address"),
+    ("ucast eth1 host.example\n", "cannot be resolved here"),
     ("mcast eth1 225.0.0.1 694 1\n", "5 fields"),
     ("mcast eth1 225.0.0.1 0 1 0\n", "mcast port 0 is out of range"),
     ("mcast eth1 240.0.0.1 694 1 0\n", "not a multicast address"),
@@ -195,7 +204,7 @@ def test_auto_failback_values() -> None:
     ("ping_group node0 10.0.0.1\n", "is also a node name"),
     ("baud 12345\n", "write one of: 9600"),
     ("logfacility locl0\n", "did you mean 'local0'"),
-    ("env 1BAD\n", "is not NAME=value"),
+    ("env =1\n", "has no name before '='"),
     ("apiauth ipfail user=x\n", "is not uid=NAMES or gid=NAMES"),
     ("stonith baytech\n", "stonith needs a device type"),
     ("keepalive\n", "keepalive needs a value"),

@@ -11,7 +11,8 @@ from hbd.config.agents import AgentDirs
 from hbd.config.load import load_config, load_or_raise, local_node_name
 from hbd.config.model import ConfigError, Severity
 
-HACF = "keepalive 1\ndeadtime 10\nbcast eth1\nauto_failback on\nnode node0 node1\n"
+# two heartbeat links (eth1, eth2): no single-link warning in the counts below
+HACF = "keepalive 1\ndeadtime 10\nbcast eth1 eth2\nauto_failback on\nnode node0 node1\n"
 UID = os.getuid()
 
 
@@ -158,8 +159,10 @@ def test_problems_are_ordered_by_file_then_line(tmp_path: Path) -> None:
     conf = make(tmp_path, hacf="bogus\n" + HACF + "crm on\n", haresources="node7 x\n",
                 authkeys="auth 1\n1 md5\n", mode=0o644)
     _, problems = load(conf)
+    # ha.cf:7 twice: 'crm on' is a warning, and with no haresources group an error (Pacemaker cluster)
     assert [(Path(p.source).name, p.line) for p in problems] == [
-        ("ha.cf", 1), ("ha.cf", 7), ("haresources", 1), ("authkeys", None), ("authkeys", 1), ("authkeys", 2)]
+        ("ha.cf", 1), ("ha.cf", 7), ("ha.cf", 7), ("haresources", 1), ("authkeys", None),
+        ("authkeys", 1), ("authkeys", 2)]
 
 
 def test_load_or_raise(tmp_path: Path) -> None:

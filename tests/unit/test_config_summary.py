@@ -12,7 +12,8 @@ from hbd.config.model import (AuthKeys, ClusterConfig, HaCf, Mcast, PingNode, Re
 from hbd.config.summary import format_summary
 from hbd.main import main
 
-HACF = "keepalive 1\ndeadtime 10\nbcast eth1\nauto_failback on\nnode node0 node1\n"
+# two heartbeat links (eth1, eth2): no single-link warning in the counts below
+HACF = "keepalive 1\ndeadtime 10\nbcast eth1 eth2\nauto_failback on\nnode node0 node1\n"
 
 
 def config(**kwargs) -> ClusterConfig:

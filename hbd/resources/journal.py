@@ -154,7 +154,7 @@ class Journal:
     def empty(self) -> bool:
         return not self.claims and not any(s.pushes or s.changing for s in self.stacks)
 
-    def copy(self) -> "Journal":
+    def copy(self) -> Journal:
         return copy.deepcopy(self)
 
     def _seq(self) -> int:
@@ -166,7 +166,7 @@ class Journal:
         return json.dumps({"version": VERSION, **asdict(self)}, indent=1, sort_keys=True)
 
     @classmethod
-    def loads(cls, text: str) -> "Journal":
+    def loads(cls, text: str) -> Journal:
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("version") != VERSION:

@@ -53,7 +53,8 @@ async def perform(identity: Identity, command: dict) -> None:
                                              group=command.get("group", ""))
         emit({"op": op, "spec": command["spec"], "ok": result.ok, "detail": result.detail})
     elif op == "recover":
-        emit({"op": op, "lines": await identity.recover()})
+        recovery = await identity.recover()
+        emit({"op": op, "lines": list(recovery.lines), "ok": recovery.ok})
     elif op == "journaled":
         emit({"op": op, "specs": identity.journaled()})
     elif op == "reannounce":

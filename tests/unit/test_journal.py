@@ -8,11 +8,16 @@ import os
 import pytest
 
 from hbd.config.model import Resource
+from hbd.resources.addressing import (
+    IpSpec,
+    broadcast_for,
+    parse_ip_arg,
+    resolve_address,
+    route_matches,
+)
 from hbd.resources.garp import ARP_REPLY, ARP_REQUEST, arp_frame, mac_bytes, parse_arp
-from hbd.resources.identity import (Identity, IpSpec, broadcast_for, parse_ip_arg,
-                                    resolve_address, route_matches)
-from hbd.resources.journal import (JOURNAL_NAME, Claim, Journal, JournalCorrupt, JournalFile,
-                                   Stack)
+from hbd.resources.identity import Identity
+from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalCorrupt, JournalFile, Stack
 from hbd.resources.netlink import Address, Route
 
 ORIGINAL, MAC_A, MAC_B = "7e:00:00:00:00:01", "00:1e:68:1e:99:5e", "00:1e:68:1e:99:5f"

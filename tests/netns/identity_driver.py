@@ -8,6 +8,10 @@ inside the node.
         reads a JSON list of commands on stdin and prints one JSON line per command:
         {"op": "start"|"stop"|"status", "spec": "IPaddr::...", "group": G (optional)}
             -> {"ok", "detail"}
+        {"op": "start_block"|"stop_block"|"status_block", "specs": [...], "group": G}
+            -> {"ok", "detail"}  (one move, `Identity.start_block` ...)
+        {"op": "execute", "kind": "start"|"stop"|"status", "specs": [...], "group": G}
+            -> {"ok", "detail"}  (a `RunResourceOp` through `Executor.perform`)
         {"op": "recover"} -> {"lines"};  {"op": "journaled"} -> {"specs"}
         {"op": "reannounce", "specs": [...]} -> {"ok": true}
         {"op": "hold"} -> {"held": true}, then waits to be killed (a crash, for the tests)
@@ -32,7 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hbd.config.haresources import parse_resource  # noqa: E402
 from hbd.resources.garp import ETH_P_ARP, parse_arp  # noqa: E402
+from hbd.core.actions import RunResourceOp  # noqa: E402
+from hbd.core.events import ResourceOpKind  # noqa: E402
+from hbd.resources.executor import Executor  # noqa: E402
 from hbd.resources.identity import Identity  # noqa: E402
+from hbd.resources.outcome import OpResult  # noqa: E402
+
+
+class NoScripts:
+    """The executor's script side: an identity test runs no scripts."""
+
+    async def run(self, resource, op, *, instance: str = "") -> OpResult:
+        return OpResult(False, f"{resource.spec}: not an identity resource")
 
 
 def emit(payload: dict) -> None:
@@ -52,6 +67,17 @@ async def perform(identity: Identity, command: dict) -> None:
         result = await getattr(identity, op)(resource(command["spec"]),
                                              group=command.get("group", ""))
         emit({"op": op, "spec": command["spec"], "ok": result.ok, "detail": result.detail})
+    elif op in ("start_block", "stop_block", "status_block"):
+        result = await getattr(identity, op)([resource(s) for s in command["specs"]],
+                                             group=command.get("group", ""))
+        emit({"op": op, "ok": result.ok, "detail": result.detail})
+    elif op == "execute":
+        executor = Executor(identity, NoScripts(), on_finished=lambda event: None)
+        specs = command["specs"]
+        action = RunResourceOp(1, command.get("group", ""), tuple(resource(s) for s in specs),
+                               ResourceOpKind(command["kind"]), tuple(range(len(specs))))
+        result = await executor.perform(action)
+        emit({"op": op, "ok": result.ok, "detail": result.detail})
     elif op == "recover":
         recovery = await identity.recover()
         emit({"op": op, "lines": list(recovery.lines), "ok": recovery.ok})

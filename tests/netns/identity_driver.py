@@ -35,10 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hbd.config.haresources import parse_resource  # noqa: E402
-from hbd.resources.garp import ETH_P_ARP, parse_arp  # noqa: E402
 from hbd.core.actions import RunResourceOp  # noqa: E402
 from hbd.core.events import ResourceOpKind  # noqa: E402
 from hbd.resources.executor import Executor  # noqa: E402
+from hbd.resources.garp import ETH_P_ARP, parse_arp  # noqa: E402
 from hbd.resources.identity import Identity  # noqa: E402
 from hbd.resources.outcome import OpResult  # noqa: E402
 

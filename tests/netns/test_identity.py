@@ -18,8 +18,20 @@ import pytest
 
 from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalFile
 from hbd.resources.netlink import Route
-from tests.netns.identity_lab import (DRIVER, GROUP, VIRTUAL_MAC, drive, heard, identity_of,
-                                      lab, listen_arp, neighbour_mac, ops, read_line, wait_for)
+from tests.netns.identity_lab import (
+    DRIVER,
+    GROUP,
+    VIRTUAL_MAC,
+    drive,
+    heard,
+    identity_of,
+    lab,
+    listen_arp,
+    neighbour_mac,
+    ops,
+    read_line,
+    wait_for,
+)
 
 _ = lab  # the fixture
 

@@ -75,6 +75,8 @@ MAIN_TABLE = 254
 PROTO_KERNEL = 2
 RTN_UNICAST = 1
 RTMGRP_LINK = 0x1
+RTM_NEWLINK = 16
+RTM_DELLINK = 17
 GONE = (errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV)
 DUMP_ATTEMPTS = 3
 VERBS = {"add": "adding", "replace": "replacing", "del": "deleting"}
@@ -292,37 +294,42 @@ def _route_spec(verb: str, route: Route,
 
 
 class LinkEvents:
-    """Link state as the kernel announces it: the current links, then every change.
+    """Link state as the kernel announces it: the links now, then every change.
 
-    `async for link in events.watch()` yields each interface once at the start
-    and then as the kernel reports a change (RTM_NEWLINK); an interface that
-    is removed comes as a `Link` with `index=-1`, not up, no carrier. Closing
-    the object ends the iteration.
+    `await events.open()` subscribes to link changes first (so none is missed)
+    and returns the current links; `async for link in events.changes()` then
+    yields each link the kernel reports changed (RTM_NEWLINK). A removed
+    interface comes as a `Link` with `index=-1`, down, no carrier. The
+    iteration ends when the object is closed; a socket error ends it with the
+    exception (the caller opens a new one).
     """
 
     def __init__(self) -> None:
         self._ipr: AsyncIPRoute | None = None
-        self._closed = False
 
-    async def watch(self) -> AsyncIterator[Link]:
+    async def open(self) -> list[Link]:
         self._ipr = ipr = AsyncIPRoute()
-        await ipr.bind(groups=RTMGRP_LINK)         # subscribe first: no change is missed
-        async for msg in await ipr.link("dump"):
-            yield _link(msg)
-        while not self._closed:
+        await ipr.bind(groups=RTMGRP_LINK)
+        return [_link(m) async for m in await ipr.link("dump")]
+
+    @property
+    def closed(self) -> bool:
+        return self._ipr is None
+
+    async def changes(self) -> AsyncIterator[Link]:
+        while (ipr := self._ipr) is not None:
             got = False
             async for msg in ipr.get():
                 got = True
                 event = msg.get("header", {}).get("type")
-                if event == 17:                        # RTM_DELLINK
+                if event == RTM_DELLINK:
                     yield Link(-1, msg.get("ifname"), "", False, False)
-                elif event == 16:                      # RTM_NEWLINK
+                elif event == RTM_NEWLINK:
                     yield _link(msg)
-            if not got:                                # the socket was closed
+            if not got:          # closed: pyroute2 hands out an empty read
                 return
 
     def close(self) -> None:
-        self._closed = True
         if self._ipr is not None:
             ipr, self._ipr = self._ipr, None
             ipr.close()

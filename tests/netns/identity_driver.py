@@ -17,8 +17,17 @@ inside the node.
         {"op": "hold"} -> {"held": true}, then waits to be killed (a crash, for the tests)
 
     identity_driver.py listen-arp IFACE IP MAC TIMEOUT
-        prints {"ready": true} once listening, then {"arp": {...}} and exits 0 at the
-        first gratuitous ARP announcing IP at MAC; exits 1 after TIMEOUT seconds.
+        prints {"ready": true} once listening, then {"arp": {...}, "forms": [request,
+        reply]} and exits 0 once both forms of gratuitous ARP announcing IP at MAC were
+        heard (each with the frame's Ethernet source, "source_mac"); exits 1 after
+        TIMEOUT seconds.
+
+    identity_driver.py probe IFACE IP WAIT
+        one RFC 5227 ARP probe; prints {"answered", "mac", "error"}.
+
+    identity_driver.py watch-carrier IFACE...
+        prints {"iface", "carrier"} for each report of `CarrierWatch` (the initial
+        state first), then {"ready": true}, then each change, until killed.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from hbd.config.haresources import parse_resource  # noqa: E402
 from hbd.core.actions import RunResourceOp  # noqa: E402
 from hbd.core.events import ResourceOpKind  # noqa: E402
+from hbd.resources.arp_probe import probe  # noqa: E402
+from hbd.resources.carrier import CarrierWatch  # noqa: E402
 from hbd.resources.executor import Executor  # noqa: E402
 from hbd.resources.garp import ETH_P_ARP, parse_arp  # noqa: E402
 from hbd.resources.identity import Identity  # noqa: E402
@@ -105,20 +116,38 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def listen_arp(args: argparse.Namespace) -> int:
+    """Exit 0 once both forms (request and reply) announcing IP at MAC were heard."""
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
         sock.bind((args.iface, ETH_P_ARP))
         emit({"ready": True})
         deadline = time.monotonic() + args.timeout
+        heard: dict[int, dict] = {}
         while (left := deadline - time.monotonic()) > 0:
             if not select.select([sock], [], [], left)[0]:
                 break
             arp = parse_arp(sock.recv(2048))
             if arp and arp.gratuitous and arp.sender_ip == args.ip \
                     and arp.sender_mac == args.mac.lower():
-                emit({"arp": {"op": arp.op, "sender_mac": arp.sender_mac,
-                              "sender_ip": arp.sender_ip}})
-                return 0
+                heard[arp.op] = {"op": arp.op, "sender_mac": arp.sender_mac,
+                                 "sender_ip": arp.sender_ip, "source_mac": arp.source_mac}
+                if len(heard) == 2:
+                    emit({"arp": heard[1], "forms": [heard[1], heard[2]]})
+                    return 0
     return 1
+
+
+def probe_once(args: argparse.Namespace) -> int:
+    result = asyncio.run(probe(args.ip, args.iface, args.wait))
+    emit({"answered": result.answered, "mac": result.mac, "error": result.error})
+    return 0
+
+
+async def watch(ifaces: list[str]) -> None:
+    """Print each carrier report as a JSON line until killed."""
+    watcher = CarrierWatch(ifaces, lambda name, up: emit({"iface": name, "carrier": up}))
+    await watcher.start()
+    emit({"ready": True})
+    await asyncio.Event().wait()
 
 
 def main() -> int:
@@ -133,9 +162,20 @@ def main() -> int:
     for name in ("iface", "ip", "mac"):
         listener.add_argument(name)
     listener.add_argument("timeout", type=float)
+    prober = sub.add_parser("probe")
+    for name in ("iface", "ip"):
+        prober.add_argument(name)
+    prober.add_argument("wait", type=float)
+    watcher = sub.add_parser("watch-carrier")
+    watcher.add_argument("ifaces", nargs="+")
     args = parser.parse_args()
     if args.mode == "listen-arp":
         return listen_arp(args)
+    if args.mode == "probe":
+        return probe_once(args)
+    if args.mode == "watch-carrier":
+        asyncio.run(watch(args.ifaces))
+        return 0
     asyncio.run(run(args))
     return 0
 

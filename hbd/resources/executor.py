@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
@@ -24,6 +24,9 @@ from hbd.config.model import Resource, ResourceGroup
 from hbd.core.actions import RunResourceOp
 from hbd.core.events import ResourceOpFinished, ResourceOpKind
 from hbd.resources.outcome import OpResult
+
+
+NATIVE_NAMES = tuple(NATIVE_RESOURCES)
 
 
 class NativeBackend(Protocol):
@@ -59,14 +62,14 @@ class Executor:
         self.scripts = scripts
         self.on_finished = on_finished
         self.native_timeout = native_timeout
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._keep(task)
         return task
 
-    def _keep(self, task: asyncio.Task) -> None:
+    def _keep(self, task: asyncio.Task[Any]) -> None:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -82,7 +85,7 @@ class Executor:
     async def perform(self, action: RunResourceOp) -> OpResult:
         op = action.op
         try:
-            natives = [agent_of(r, NATIVE_RESOURCES).cls is AgentClass.NATIVE
+            natives = [agent_of(r, NATIVE_NAMES).cls is AgentClass.NATIVE
                        for r in action.resources]
             if all(natives):
                 # shielded: a timeout stops the wait, never an identity change half-way
@@ -116,7 +119,7 @@ class Executor:
 
     def reannounce(self, group: ResourceGroup) -> None:
         natives = [r for r in group.resources
-                   if agent_of(r, NATIVE_RESOURCES).cls is AgentClass.NATIVE]
+                   if agent_of(r, NATIVE_NAMES).cls is AgentClass.NATIVE]
         if natives:
             self._spawn(self.native.reannounce(natives))
 

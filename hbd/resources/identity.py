@@ -116,7 +116,9 @@ class Identity:
         """Call once at start-up, before any start: restores what the journal records.
         `Recovery.ok` is False when something could not be restored (it stays journaled)."""
         async with self._lock:
-            return await Recoverer(self._nl, self._ledger, self._appliers).run()
+            recovery = await Recoverer(self._nl, self._ledger, self._appliers).run()
+            await self._nl.open()      # start-up: the first move need not open the socket
+            return recovery
 
     def journaled(self) -> list[str]:
         return self._ledger.current().specs()

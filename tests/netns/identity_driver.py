@@ -5,6 +5,7 @@ with `Node.run()` / `Node.popen()`, so netlink, AF_PACKET and sethostname all ac
 inside the node.
 
     identity_driver.py run STATE_DIR [--garp-count N] [--garp-interval S] [--mac-link-down]
+                                     [--fsize-limit BYTES]
         reads a JSON list of commands on stdin and prints one JSON line per command:
         {"op": "start"|"stop"|"status", "spec": "IPaddr::...", "group": G (optional)}
             -> {"ok", "detail"}
@@ -35,7 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource as resource_limits
 import select
+import signal
 import socket
 import sys
 import time
@@ -158,6 +161,8 @@ def main() -> int:
     runner.add_argument("--garp-count", type=int, default=3)
     runner.add_argument("--garp-interval", type=float, default=0.05)
     runner.add_argument("--mac-link-down", action="store_true")
+    runner.add_argument("--fsize-limit", type=int, help="RLIMIT_FSIZE: journal writes past "
+                        "it are short (a full disk, for the tests)")
     listener = sub.add_parser("listen-arp")
     for name in ("iface", "ip", "mac"):
         listener.add_argument(name)
@@ -176,6 +181,10 @@ def main() -> int:
     if args.mode == "watch-carrier":
         asyncio.run(watch(args.ifaces))
         return 0
+    if args.fsize_limit:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource_limits.setrlimit(resource_limits.RLIMIT_FSIZE,
+                                  (args.fsize_limit, args.fsize_limit))
     asyncio.run(run(args))
     return 0
 

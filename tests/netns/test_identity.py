@@ -113,6 +113,7 @@ def test_recover_after_sigkill_restores_original_identity(lab, taken):
 
     lines = replies[0]["lines"]
     assert len(lines) == taken and all(line.startswith("recovered") for line in lines), lines
+    assert replies[0]["ok"] is True
     assert replies[1]["specs"] == []
     assert identity_of(lab.n1) == original
     assert not os.path.exists(lab.journal_path)
@@ -139,13 +140,32 @@ def test_recover_finishes_interrupted_link_flap(lab):
     assert not os.path.exists(lab.journal_path)
 
 
+def test_recovery_that_cannot_restore_reports_failure_and_keeps_the_record(lab):
+    journal = Journal()
+    journal.add_claim(Claim(GROUP[0], "eth0", "192.168.32.21", 24, "192.168.32.255", added=True))
+    journal.push(journal.open_stack("hostname", "", "x" * 100), GROUP[2], "nodevir")  # > 64
+    JournalFile(lab.state_dir).save(journal)
+    lab.n1.ip("addr", "add", "192.168.32.21/24", "brd", "+", "dev", "eth0")
+
+    replies = drive(lab, [{"op": "recover"}, {"op": "journaled"}])
+
+    assert replies[0]["ok"] is False
+    lines = replies[0]["lines"]
+    assert lines[0].startswith("recovered IPaddr::192.168.32.21"), lines
+    assert lines[1].startswith("could not recover hostname: cannot set the hostname"), lines
+    assert "stays in the journal" in lines[1]
+    assert replies[1]["specs"] == [GROUP[2]]              # kept for the next start
+    assert ("192.168.32.21", 24, "192.168.32.255") not in identity_of(lab.n1)["addresses"]
+
+
 def test_recover_moves_corrupt_journal_aside(lab):
     os.makedirs(lab.state_dir)
     Path(lab.journal_path).write_text('{"version": 1, "claims": [')
 
-    lines = drive(lab, [{"op": "recover"}])[0]["lines"]
+    reply = drive(lab, [{"op": "recover"}])[0]
 
-    assert len(lines) == 1 and "corrupt" in lines[0]
+    assert len(reply["lines"]) == 1 and "corrupt" in reply["lines"][0]
+    assert reply["ok"] is True          # reported, but nothing is left to undo
     assert os.listdir(lab.state_dir) == [f"{JOURNAL_NAME}.corrupt-1"]
 
 
@@ -218,3 +238,18 @@ def test_failures_are_values_and_leave_nothing_behind(lab):
     assert replies[8]["ok"] and replies[9]["specs"] == []
     assert identity_of(lab.n1) == original
     assert not os.path.exists(lab.journal_path)
+
+
+def test_a_journal_that_cannot_be_written_fails_the_start_and_changes_nothing(lab):
+    assert drive(lab, ops("start", GROUP[:1]))[0]["ok"]
+    before, identity = Path(lab.journal_path).read_bytes(), identity_of(lab.n1)
+    block = {"op": "start_block", "specs": GROUP[1:], "group": ""}
+
+    reply = drive(lab, [block], "--fsize-limit", str(len(before) + 20))[0]
+
+    assert not reply["ok"] and "cannot write the journal" in reply["detail"], reply
+    assert "short write" in reply["detail"]
+    assert identity_of(lab.n1) == identity
+    assert Path(lab.journal_path).read_bytes() == before
+    assert os.listdir(lab.state_dir) == [JOURNAL_NAME]
+

@@ -17,7 +17,7 @@ def run(code: str, path: Path | None = None) -> None:
     env_path = [str(ROOT)] + ([str(path)] if path else [])
     script = f"import sys; sys.path[:0] = {env_path!r}\n" + textwrap.dedent(code)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
 
 

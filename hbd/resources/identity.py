@@ -36,10 +36,13 @@ import structlog
 
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import Resource
+from hbd.resources import claims
+from hbd.resources.arp_probe import DEFAULT_WAIT, ProbeResult, probe
 from hbd.resources.claims import Holder
 from hbd.resources.garp import Announcer
-from hbd.resources.ledger import Failed, Ledger
+from hbd.resources.ledger import Failed, Ledger, need
 from hbd.resources.move import Mover, Part, PartFailed, PartResult
+from hbd.resources.netdata import Address
 from hbd.resources.netlink import Netlink
 from hbd.resources.outcome import OpResult
 from hbd.resources.recovery import Recoverer, Recovery
@@ -111,6 +114,30 @@ class Identity:
                     await self._reannounce_one(resource)
                 except Exception as exc:  # noqa: BLE001 - announcing again is best effort
                     log.warning("cannot announce again", resource=resource.spec, error=str(exc))
+
+    async def address_of(self, resource: Resource, *, group: str = "") -> Address | str:
+        """Where an IPaddr/IPaddr2 resource's address is (or would be) configured here:
+        the journaled claim, else heartbeat's findif on the live addresses; a reason
+        (str) when it cannot be found. For the ARP probe and the carrier watch."""
+        if resource.name not in IP_RESOURCES:
+            return f"{resource.spec}: not an address resource"
+        try:
+            part = part_of(resource, group)
+            async with self._lock:      # one netlink dump at a time on the socket
+                snap = need(await self._nl.snapshot())
+                address, _ = claims.locate(self._ledger.current(), part.holder,
+                                           resource.args[0], snap)
+        except Failed as exc:
+            return f"{resource.spec}: {exc}"
+        return address
+
+    async def probe(self, resource: Resource, wait: float = DEFAULT_WAIT, *,
+                    group: str = "") -> ProbeResult:
+        """RFC 5227 probe for an address resource (`arp_probe.probe`) on its interface."""
+        address = await self.address_of(resource, group=group)
+        if isinstance(address, str):
+            return ProbeResult(False, None, address)
+        return await probe(address.address, address.ifname, wait)
 
     async def recover(self) -> Recovery:
         """Call once at start-up, before any start: restores what the journal records.

@@ -13,7 +13,8 @@ inside the node.
             -> {"ok", "detail"}  (one move, `Identity.start_block` ...)
         {"op": "execute", "kind": "start"|"stop"|"status", "specs": [...], "group": G}
             -> {"ok", "detail"}  (a `RunResourceOp` through `Executor.perform`)
-        {"op": "recover"} -> {"lines"};  {"op": "journaled"} -> {"specs"}
+        {"op": "probe", "spec": "IPaddr::...", "wait": S} -> {"answered", "mac", "error"}
+        {"op": "recover"} -> {"lines", "ok"};  {"op": "journaled"} -> {"specs"}
         {"op": "reannounce", "specs": [...]} -> {"ok": true}
         {"op": "hold"} -> {"held": true}, then waits to be killed (a crash, for the tests)
 
@@ -92,6 +93,9 @@ async def perform(identity: Identity, command: dict) -> None:
                                ResourceOpKind(command["kind"]), tuple(range(len(specs))))
         result = await executor.perform(action)
         emit({"op": op, "ok": result.ok, "detail": result.detail})
+    elif op == "probe":
+        result = await identity.probe(resource(command["spec"]), command.get("wait", 0.005))
+        emit({"op": op, "answered": result.answered, "mac": result.mac, "error": result.error})
     elif op == "recover":
         recovery = await identity.recover()
         emit({"op": op, "lines": list(recovery.lines), "ok": recovery.ok})

@@ -44,3 +44,14 @@ def test_probe_on_a_missing_interface_is_an_error_value(lab):
     got = probe(lab, "192.168.32.31", iface="eth9")
     assert not got["answered"] and got["mac"] is None
     assert got["error"].startswith("ARP probe on eth9")
+
+
+def test_identity_probes_an_address_resource_on_the_interface_findif_gives(lab):
+    """`Identity.probe` from n1 for the client's address, written as haresources would."""
+    client_mac = identity_of(lab.client)["mac"]
+    replies = drive(lab, [{"op": "probe", "spec": "IPaddr::192.168.32.40"},
+                          {"op": "probe", "spec": "IPaddr::192.168.32.99/24/eth0"},
+                          {"op": "probe", "spec": "IPaddr::172.16.0.5"}])
+    assert (replies[0]["answered"], replies[0]["mac"]) == (True, client_mac)
+    assert (replies[1]["answered"], replies[1]["error"]) == (False, None)
+    assert not replies[2]["answered"] and "no interface has an address" in replies[2]["error"]

@@ -22,8 +22,10 @@ keeps asking), the identity is taken, alternately:
 
 floor = the client's receive time of the first answer carrying the virtual MAC
 *and* `nodevir`, minus the time just before the first operation (both
-CLOCK_MONOTONIC); `op` = the time the operations took; `wrong answers` = answers
-from the VIP with another MAC or hostname (a client must never get one); then
+CLOCK_MONOTONIC); `op` = the time the operations took; `wrong answers` = the
+answers from the VIP with another MAC or hostname (a client must never get one;
+the client logs an answer each time the MAC or hostname it carries changes, so
+this counts distinct wrong identities per rep, summed over the reps); then
 the identity is released (`stop_block` / four `stop`s, reverse order) and that
 time is `release`.
 

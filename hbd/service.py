@@ -103,8 +103,14 @@ class Service:
         await self.control.start()
 
     async def run(self) -> int:
-        for line in await self.identity.recover():
+        recovery = await self.identity.recover()
+        for line in recovery.lines:
             self.log.warning("restored after an unclean stop", action=line)
+        if not recovery.ok:   # never join holding what another node may take over
+            self.log.error("refusing to join: the node's own identity could not be restored "
+                           "(see above); the journal keeps it for the next start")
+            await self.identity.close()
+            return 1
         problems = self._check_scripts()
         if problems:
             for problem in problems:
@@ -157,8 +163,12 @@ class Service:
         if self.fencer is not None:
             await self.fencer.close()
         if restore:   # leaving on an error: never exit holding another node's identity
-            for line in await self.identity.recover():
+            recovery = await self.identity.recover()
+            for line in recovery.lines:
                 self.log.warning("restored on the way out", action=line)
+            if not recovery.ok:
+                self.log.error("leaving with part of the identity not restored; "
+                               "`hbd restore` or the next start finishes it")
         await self.identity.close()
 
     # --- periodic inputs ---------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Carries out the core's `RunResourceOp`s and `Reannounce`s.
 
 Native resources (IPaddr, IPaddr2, MacAddr, Hostname, DefaultRoute) go to
-`Identity`; every other class to `ScriptRunner`. Each operation runs as its
+`Identity`; every other class to `ScriptRunner`. A step of several native
+resources (a *block*: the group's contiguous identity resources, see
+`RunResourceOp`) goes to `Identity` as one move (`start_block` / `stop_block` /
+`status_block`) and comes back as one result. Each operation runs as its
 own task; its outcome comes back to the runtime as a `ResourceOpFinished`
 through `on_finished`, scheduled with `call_soon` so the core is never
 re-entered from inside a dispatch. Exceptions and timeouts become failed
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Callable, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
@@ -22,11 +26,20 @@ from hbd.core.events import ResourceOpFinished, ResourceOpKind
 from hbd.resources.outcome import OpResult
 
 
+NATIVE_NAMES = tuple(NATIVE_RESOURCES)
+
+
 class NativeBackend(Protocol):
-    async def start(self, resource: Resource, group: str = "") -> OpResult: ...
-    async def stop(self, resource: Resource, group: str = "") -> OpResult: ...
-    async def status(self, resource: Resource, group: str = "") -> OpResult: ...
-    async def reannounce(self, resources) -> None: ...
+    async def start(self, resource: Resource, *, group: str = "") -> OpResult: ...
+    async def stop(self, resource: Resource, *, group: str = "") -> OpResult: ...
+    async def status(self, resource: Resource, *, group: str = "") -> OpResult: ...
+    async def start_block(self, resources: Sequence[Resource], *,
+                          group: str = "") -> OpResult: ...
+    async def stop_block(self, resources: Sequence[Resource], *,
+                         group: str = "") -> OpResult: ...
+    async def status_block(self, resources: Sequence[Resource], *,
+                           group: str = "") -> OpResult: ...
+    async def reannounce(self, resources: Sequence[Resource]) -> None: ...
 
 
 class ScriptBackend(Protocol):
@@ -49,14 +62,14 @@ class Executor:
         self.scripts = scripts
         self.on_finished = on_finished
         self.native_timeout = native_timeout
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._keep(task)
         return task
 
-    def _keep(self, task: asyncio.Task) -> None:
+    def _keep(self, task: asyncio.Task[Any]) -> None:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -70,31 +83,43 @@ class Executor:
                        ResourceOpFinished(action.op_id, result.ok, result.detail))
 
     async def perform(self, action: RunResourceOp) -> OpResult:
-        resource, op = action.resource, action.op
+        op = action.op
         try:
-            if agent_of(resource, NATIVE_RESOURCES).cls is AgentClass.NATIVE:
-                method = {ResourceOpKind.START: self.native.start,
-                          ResourceOpKind.STOP: self.native.stop,
-                          ResourceOpKind.STATUS: self.native.status}[op]
+            natives = [agent_of(r, NATIVE_NAMES).cls is AgentClass.NATIVE
+                       for r in action.resources]
+            if all(natives):
                 # shielded: a timeout stops the wait, never an identity change half-way
                 # (link down, MAC not yet set); the operation finishes under its lock
-                task = asyncio.ensure_future(method(resource, group=action.group))
+                task = asyncio.ensure_future(self._native(action))
                 self._keep(task)
                 return await asyncio.wait_for(asyncio.shield(task), self.native_timeout)
-            return await self.scripts.run(resource, op, instance=instance_name(
-                action.group, action.index, resource))
-        except asyncio.TimeoutError:
-            return OpResult(False, f"{op.value} of {resource.spec} timed out after "
+            if len(action.resources) > 1:
+                return OpResult(False, f"{op.value} of {_what(action)}: a block may hold "
+                                       "only native identity resources")
+            return await self.scripts.run(action.resource, op, instance=instance_name(
+                action.group, action.index, action.resource))
+        except TimeoutError:
+            return OpResult(False, f"{op.value} of {_what(action)} timed out after "
                                    f"{self.native_timeout:g} s")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a backend bug: report it as a failed operation
-            return OpResult(False, f"{op.value} of {resource.spec} failed: "
+        except Exception as exc:  # noqa: BLE001 - a backend bug: a failed operation
+            return OpResult(False, f"{op.value} of {_what(action)} failed: "
                                    f"{type(exc).__name__}: {exc}")
+
+    def _native(self, action: RunResourceOp) -> Awaitable[OpResult]:
+        native, group = self.native, action.group
+        if len(action.resources) == 1:
+            one = {ResourceOpKind.START: native.start, ResourceOpKind.STOP: native.stop,
+                   ResourceOpKind.STATUS: native.status}[action.op]
+            return one(action.resource, group=group)
+        block = {ResourceOpKind.START: native.start_block, ResourceOpKind.STOP: native.stop_block,
+                 ResourceOpKind.STATUS: native.status_block}[action.op]
+        return block(action.resources, group=group)
 
     def reannounce(self, group: ResourceGroup) -> None:
         natives = [r for r in group.resources
-                   if agent_of(r, NATIVE_RESOURCES).cls is AgentClass.NATIVE]
+                   if agent_of(r, NATIVE_NAMES).cls is AgentClass.NATIVE]
         if natives:
             self._spawn(self.native.reannounce(natives))
 
@@ -103,3 +128,9 @@ class Executor:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _what(action: RunResourceOp) -> str:
+    if len(action.resources) == 1:
+        return action.resource.spec
+    return "the identity block " + ", ".join(r.spec for r in action.resources)

@@ -27,24 +27,30 @@ Taking again what a holder already holds replaces its record (a retried start
 never stacks twice).
 
 `Journal` is plain data with pure helpers; it is saved as JSON. `JournalFile`
-does the disk side: write a temporary file, fsync it, rename it over
-`identity.json`, fsync the directory; an empty journal removes the file. A file
-that cannot be read as a journal is moved aside to `identity.json.corrupt-<n>`
-and reported, never raised.
+does the disk side: write a temporary file, check that the one `write` took
+every byte (a short write, which on a regular file means a full file system
+or a file-size limit, is an error), fsync it, rename it over `identity.json`,
+fsync the directory; on any error the temporary file is removed and the old
+journal stays as it was. An empty journal removes the file. A file that
+cannot be read as a journal is moved aside to `identity.json.corrupt-<n>` and
+reported, never raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-
-from hbd.state import write_atomic
 
 JOURNAL_NAME = "identity.json"
 VERSION = 1
+
+
+class ShortWrite(OSError):
+    """`os.write` took fewer bytes than it was given."""
 
 
 class JournalCorrupt(ValueError):
@@ -154,7 +160,7 @@ class Journal:
     def empty(self) -> bool:
         return not self.claims and not any(s.pushes or s.changing for s in self.stacks)
 
-    def copy(self) -> "Journal":
+    def copy(self) -> Journal:
         return copy.deepcopy(self)
 
     def _seq(self) -> int:
@@ -166,7 +172,7 @@ class Journal:
         return json.dumps({"version": VERSION, **asdict(self)}, indent=1, sort_keys=True)
 
     @classmethod
-    def loads(cls, text: str) -> "Journal":
+    def loads(cls, text: str) -> Journal:
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("version") != VERSION:
@@ -178,19 +184,20 @@ class Journal:
             raise JournalCorrupt(str(exc) or type(exc).__name__) from exc
 
 
-def _typed(data: dict, key: str, kind: type | tuple[type, ...]) -> Any:
+def _typed(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = data[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         raise JournalCorrupt(f"'{key}' has the wrong type")
     return value
 
 
-def _list(data: dict, key: str) -> list:
-    return _typed(data, key, list)
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    found: list[Any] = _typed(data, key, list)
+    return found
 
 
 def _record(data: Any, cls: type) -> dict[str, Any]:
-    if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
+    if not isinstance(data, dict) or set(data) != {f.name for f in fields(cls)}:
         raise JournalCorrupt(f"a {cls.__name__.lower()} record has the wrong fields")
     for key in ("spec", "ifname", "address", "kind", "key", "group"):
         if key in data:
@@ -214,22 +221,22 @@ def _value(kind: str, value: Any, what: str) -> Any:
     wanted = _VALUE_TYPES.get(kind)
     if wanted is None:
         raise JournalCorrupt(f"unknown setting kind '{kind}'")
-    if not isinstance(value, wanted) or (wanted is list
+    if not isinstance(value, wanted) or (isinstance(value, list)
                                          and not all(isinstance(v, dict) for v in value)):
         raise JournalCorrupt(f"{what} of a {kind} setting has the wrong type")
     return value
 
 
 def _stack(data: Any) -> Stack:
-    fields = _record(data, Stack)
-    pushes = [Push(**_record(p, Push)) for p in _typed(fields, "pushes", list)]
-    if fields["changing"] is not None:
-        _typed(fields, "changing", dict)
-    kind = fields["kind"]
-    _value(kind, fields["original"], "the original value")
+    record = _record(data, Stack)
+    pushes = [Push(**_record(p, Push)) for p in _typed(record, "pushes", list)]
+    if record["changing"] is not None:
+        _typed(record, "changing", dict)
+    kind = record["kind"]
+    _value(kind, record["original"], "the original value")
     for push in pushes:
         _value(kind, push.value, "a pushed value")
-    return Stack(kind, fields["key"], fields["original"], pushes, fields["changing"])
+    return Stack(kind, record["key"], record["original"], pushes, record["changing"])
 
 
 class JournalFile:
@@ -261,7 +268,27 @@ class JournalFile:
                 self._sync_dir()
             return
         os.makedirs(self.directory, exist_ok=True)
-        write_atomic(self.path, journal.dumps().encode("utf-8"), mode=0o600)
+        self._replace(journal.dumps().encode("utf-8"))
+
+    def _replace(self, data: bytes) -> None:
+        """Write a temporary file whole, fsync, rename over the journal, fsync the dir."""
+        tmp = f"{self.path}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise ShortWrite(f"short write to {tmp}: {written} of {len(data)} bytes "
+                                     "(file system full?); the previous journal is kept")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._sync_dir()
 
     def _move_aside(self, problem: str) -> str:
         for n in range(1, 1000):

@@ -1,10 +1,6 @@
 """The identity resources on real interfaces: the scenario's takeover of node0's identity.
 
-Lab (all inside namespaces made by the `topology` fixture): a switch "svc";
-node "n1" with eth0 192.168.32.31/24, a default route and one more gateway
-route via 192.168.32.254; a "client" at .40 and a "gw" at .254. `Identity`
-runs inside n1 through `identity_driver.py` (one process per step, so the
-journal on disk carries state between steps, as it does across daemon runs).
+The lab is `identity_lab.py`'s (n1, a client and a gateway on one switch).
 Assertions read `ip -j`, `hostname` and the client's ARP cache inside the
 namespaces.
 """
@@ -13,107 +9,31 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hbd.lab.cluster import wait_for as lab_wait_for
-from hbd.lab.netns import Node, Topology
 from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalFile
 from hbd.resources.netlink import Route
+from tests.netns.identity_lab import (
+    DRIVER,
+    GROUP,
+    VIRTUAL_MAC,
+    drive,
+    heard,
+    identity_of,
+    lab,
+    listen_arp,
+    neighbour_mac,
+    ops,
+    read_line,
+    wait_for,
+)
 
-DRIVER = str(Path(__file__).with_name("identity_driver.py"))
-VIRTUAL_MAC = "00:1e:68:1e:99:5e"
-GROUP = ["IPaddr::192.168.32.21/24/eth0/192.168.32.255", "MacAddr::eth0::00:1E:68:1E:99:5E",
-         "Hostname::nodevir", "DefaultRoute::192.168.32.254"]
-
-
-@dataclass
-class Lab:
-    topology: Topology
-    n1: Node
-    client: Node
-    state_dir: str
-
-    @property
-    def journal_path(self) -> str:
-        return os.path.join(self.state_dir, JOURNAL_NAME)
-
-
-@pytest.fixture
-def lab(topology: Topology, tmp_path: Path) -> Lab:
-    switch = topology.add_switch("svc")
-    for name, host in (("n1", 31), ("client", 40), ("gw", 254)):
-        topology.add_node(name)
-        topology.cable(name, "eth0", switch, address=f"192.168.32.{host}/24")
-    n1 = topology.nodes["n1"]
-    n1.ip("route", "add", "default", "via", "192.168.32.254")
-    n1.ip("route", "add", "10.9.0.0/16", "via", "192.168.32.254")
-    return Lab(topology, n1, topology.nodes["client"], str(tmp_path / "state"))
-
-
-def drive(lab: Lab, commands: list[dict], *options: str) -> list[dict]:
-    """Run the commands in one driver process inside n1; its JSON replies."""
-    proc = lab.n1.run([sys.executable, DRIVER, "run", lab.state_dir, *options],
-                      input=json.dumps(commands), check=False, timeout=20)
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
-
-
-def ops(op: str, specs: list[str], group: str = "") -> list[dict]:
-    return [{"op": op, "spec": spec, "group": group} for spec in specs]
-
-
-def identity_of(node: Node) -> dict:
-    link = json.loads(node.ip("-j", "addr", "show", "dev", "eth0"))[0]
-    routes = json.loads(node.ip("-j", "route", "show", "table", "main"))
-    return {
-        "addresses": sorted((a["local"], a["prefixlen"], a.get("broadcast"))
-                            for a in link["addr_info"] if a["family"] == "inet"),
-        "mac": link["address"],
-        "up": "UP" in link["flags"],
-        "hostname": node.hostname(),
-        "routes": sorted((r["dst"], r.get("gateway", ""), r.get("dev", ""), r.get("metric", 0))
-                         for r in routes),
-    }
-
-
-def neighbour_mac(node: Node, ip: str) -> str | None:
-    entries = json.loads(node.ip("-j", "neigh", "show", ip, "dev", "eth0"))
-    return entries[0].get("lladdr") if entries else None
-
-
-def wait_for(condition, what: str, timeout: float = 3.0) -> None:
-    lab_wait_for(condition, timeout=timeout, what=what, interval=0.02)
-
-
-def read_line(proc: subprocess.Popen, timeout: float = 5.0) -> dict:
-    """The next JSON line of an unbuffered (bufsize=0) binary stdout, with a deadline."""
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, f"no output from {proc.args} within {timeout} s"
-    line = proc.stdout.readline()  # raw FileIO: reads up to the newline and no further
-    assert line, f"{proc.args} exited early: {proc.stderr.read() if proc.stderr else ''}"
-    return json.loads(line)
-
-
-def listen_arp(lab: Lab, ip: str, mac: str) -> subprocess.Popen:
-    """A gratuitous-ARP listener in the client namespace, already listening on return."""
-    proc = lab.client.popen([sys.executable, DRIVER, "listen-arp", "eth0", ip, mac, "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    assert read_line(proc) == {"ready": True}
-    return proc
-
-
-def heard(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=8)
-    assert proc.returncode == 0, f"the client heard no gratuitous ARP: {err}"
-    return json.loads(out.splitlines()[-1])["arp"]
-
+_ = lab  # the fixture
 
 # --- the scenario --------------------------------------------------------------------
 
@@ -193,6 +113,7 @@ def test_recover_after_sigkill_restores_original_identity(lab, taken):
 
     lines = replies[0]["lines"]
     assert len(lines) == taken and all(line.startswith("recovered") for line in lines), lines
+    assert replies[0]["ok"] is True
     assert replies[1]["specs"] == []
     assert identity_of(lab.n1) == original
     assert not os.path.exists(lab.journal_path)
@@ -219,13 +140,32 @@ def test_recover_finishes_interrupted_link_flap(lab):
     assert not os.path.exists(lab.journal_path)
 
 
+def test_recovery_that_cannot_restore_reports_failure_and_keeps_the_record(lab):
+    journal = Journal()
+    journal.add_claim(Claim(GROUP[0], "eth0", "192.168.32.21", 24, "192.168.32.255", added=True))
+    journal.push(journal.open_stack("hostname", "", "x" * 100), GROUP[2], "nodevir")  # > 64
+    JournalFile(lab.state_dir).save(journal)
+    lab.n1.ip("addr", "add", "192.168.32.21/24", "brd", "+", "dev", "eth0")
+
+    replies = drive(lab, [{"op": "recover"}, {"op": "journaled"}])
+
+    assert replies[0]["ok"] is False
+    lines = replies[0]["lines"]
+    assert lines[0].startswith("recovered IPaddr::192.168.32.21"), lines
+    assert lines[1].startswith("could not recover hostname: cannot set the hostname"), lines
+    assert "stays in the journal" in lines[1]
+    assert replies[1]["specs"] == [GROUP[2]]              # kept for the next start
+    assert ("192.168.32.21", 24, "192.168.32.255") not in identity_of(lab.n1)["addresses"]
+
+
 def test_recover_moves_corrupt_journal_aside(lab):
     os.makedirs(lab.state_dir)
     Path(lab.journal_path).write_text('{"version": 1, "claims": [')
 
-    lines = drive(lab, [{"op": "recover"}])[0]["lines"]
+    reply = drive(lab, [{"op": "recover"}])[0]
 
-    assert len(lines) == 1 and "corrupt" in lines[0]
+    assert len(reply["lines"]) == 1 and "corrupt" in reply["lines"][0]
+    assert reply["ok"] is True          # reported, but nothing is left to undo
     assert os.listdir(lab.state_dir) == [f"{JOURNAL_NAME}.corrupt-1"]
 
 
@@ -298,3 +238,18 @@ def test_failures_are_values_and_leave_nothing_behind(lab):
     assert replies[8]["ok"] and replies[9]["specs"] == []
     assert identity_of(lab.n1) == original
     assert not os.path.exists(lab.journal_path)
+
+
+def test_a_journal_that_cannot_be_written_fails_the_start_and_changes_nothing(lab):
+    assert drive(lab, ops("start", GROUP[:1]))[0]["ok"]
+    before, identity = Path(lab.journal_path).read_bytes(), identity_of(lab.n1)
+    block = {"op": "start_block", "specs": GROUP[1:], "group": ""}
+
+    reply = drive(lab, [block], "--fsize-limit", str(len(before) + 20))[0]
+
+    assert not reply["ok"] and "cannot write the journal" in reply["detail"], reply
+    assert "short write" in reply["detail"]
+    assert identity_of(lab.n1) == identity
+    assert Path(lab.journal_path).read_bytes() == before
+    assert os.listdir(lab.state_dir) == [JOURNAL_NAME]
+

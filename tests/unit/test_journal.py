@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from hbd.config.model import Resource
+from hbd.resources.addressing import (
+    IpSpec,
+    broadcast_for,
+    parse_ip_arg,
+    resolve_address,
+    route_matches,
+)
 from hbd.resources.garp import ARP_REPLY, ARP_REQUEST, arp_frame, mac_bytes, parse_arp
-from hbd.resources.identity import (Identity, IpSpec, broadcast_for, parse_ip_arg,
-                                    resolve_address, route_matches)
-from hbd.resources.journal import (JOURNAL_NAME, Claim, Journal, JournalCorrupt, JournalFile,
-                                   Stack)
+from hbd.resources.identity import Identity
+from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalCorrupt, JournalFile, Stack
 from hbd.resources.netlink import Address, Route
 
 ORIGINAL, MAC_A, MAC_B = "7e:00:00:00:00:01", "00:1e:68:1e:99:5e", "00:1e:68:1e:99:5f"
@@ -284,3 +292,49 @@ async def test_identity_refuses_foreign_resource_and_bad_args(tmp_path):
     assert not result.ok and "MacAddr::eth0" in result.detail
     assert identity.journaled() == [] and os.listdir(tmp_path) == []
     await identity.close()
+
+
+# --- checked writes: a short write is an error, the old journal stays ---------------------------
+
+SHORT_WRITE = """
+import asyncio, os, resource, signal, sys
+sys.path.insert(0, {root!r})
+from hbd.resources.journal import Claim, Journal, JournalFile, ShortWrite
+from hbd.resources.ledger import Failed, Ledger
+
+big = Journal()
+for n in range(40):
+    big.add_claim(Claim(f"IPaddr::10.0.0.{{n}}", "eth0", f"10.0.0.{{n}}", 24, None, True))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # past the limit: a short write, then EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+try:
+    JournalFile({directory!r}).save(big)
+except ShortWrite as exc:
+    print("short:", exc)
+ledger = Ledger({directory!r})
+old = ledger.current()
+try:
+    asyncio.run(ledger.commit(big))
+except Failed as exc:
+    print("failed:", exc)
+print("kept:", ledger.current() == old)
+"""
+
+
+def test_short_write_is_an_error_and_the_old_journal_stays(tmp_path):
+    store = JournalFile(str(tmp_path))
+    store.save(sample_journal())
+    before = (tmp_path / JOURNAL_NAME).read_bytes()
+    code = SHORT_WRITE.format(root=str(Path(__file__).resolve().parents[2]),
+                              directory=str(tmp_path))
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("short: short write") and "of " in lines[0], lines
+    assert lines[1].startswith(f"failed: cannot write the journal {store.path}: short write")
+    assert lines[2] == "kept: True"
+    assert (tmp_path / JOURNAL_NAME).read_bytes() == before
+    assert os.listdir(tmp_path) == [JOURNAL_NAME]      # no temporary file left

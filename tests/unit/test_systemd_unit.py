@@ -33,3 +33,14 @@ def test_exec_start_is_a_command_line_hbd_accepts():
     assert (args.config_dir, args.state_dir, args.run_dir) == ("/etc/ha.d", "/var/lib/hbd",
                                                                "/run/hbd")
     assert not hasattr(args, "_run")      # no sub-command: the daemon itself
+
+
+def test_exec_stop_post_restores_the_identity_from_the_daemons_state_dir():
+    from hbd.commands import restore
+    service = unit()["Service"]
+    argv = shlex.split(service["ExecStopPost"])
+    assert argv[:3] == ["/usr/bin/env", "hbd", "restore"]
+    args = restore.build_parser().parse_args(argv[3:])
+    start = build_parser().parse_args(shlex.split(service["ExecStart"])[2:])
+    assert args.state_dir == start.state_dir == "/var/lib/hbd"
+    assert service["KillMode"] == "mixed"     # ExecStopPost runs once every process is gone

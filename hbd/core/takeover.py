@@ -30,7 +30,9 @@ Two pure parts:
    (`STOP_RETRIES` times, `STOP_RETRY_DELAY` apart) and then left
    `STOP_FAILED`, which still counts as holding so no peer starts it.
    A plan is never cut mid-operation; when the wish changes during a start, the
-   start is turned into a stop of what was started at the next step.
+   start is turned into a stop of what was started at the next step. Adjacent
+   native identity resources (IP, MAC, hostname, default route) form one step,
+   a *block*, which the shell applies as one move.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from hbd.core.events import ResourceOpKind
 from hbd.core.placement import candidates
 from hbd.core.status import GroupState
 
+IDENTITY = ("IPaddr", "IPaddr2", "MacAddr", "Hostname", "DefaultRoute")   # native, one move
 STOP_RETRIES = 10
 STOP_RETRY_DELAY = 1.0
 START_FAILURE_HOLDOFF = 30.0
@@ -176,7 +179,7 @@ class GroupRun:
 
     def begin_start(self) -> None:
         self.state = GroupState.STARTING
-        self.plan = [Step((i,), ResourceOpKind.START) for i in range(len(self.group.resources))]
+        self.plan = [Step(block, ResourceOpKind.START) for block in self._blocks()]
         self.step = 0
         self.rolling_back = False
 
@@ -186,9 +189,23 @@ class GroupRun:
         if self.state in (GroupState.STARTED, GroupState.STOP_FAILED):
             indices = set(range(len(self.group.resources)))
         self.state = GroupState.STOPPING
-        self.plan = [Step((i,), ResourceOpKind.STOP) for i in sorted(indices, reverse=True)]
+        blocks = [tuple(i for i in block if i in indices) for block in self._blocks()]
+        self.plan = [Step(b, ResourceOpKind.STOP) for b in reversed(blocks) if b]
         self.step = 0
         self.stop_attempts = 0
+
+    def _blocks(self) -> list[tuple[int, ...]]:
+        """The group's steps, left to right: each run of adjacent native identity
+        resources is one block (the shell applies it as one move, in the order a
+        client needs); every other resource is a step of its own."""
+        out: list[tuple[int, ...]] = []
+        for i, resource in enumerate(self.group.resources):
+            if resource.name in IDENTITY and out and self.group.resources[out[-1][-1]].name \
+                    in IDENTITY:
+                out[-1] += (i,)
+            else:
+                out.append((i,))
+        return out
 
     def current(self) -> Step | None:
         return self.plan[self.step] if self.step < len(self.plan) else None

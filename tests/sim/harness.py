@@ -55,6 +55,7 @@ WALL_OFFSET = 1_800_000_000.0
 LAN_DELAY = (0.0002, 0.002)          # one-way delay of a healthy link, seconds
 DEFAULT_OP_TIME = (0.005, 0.050)     # resource operation durations, seconds
 OP_TIMES = {"MacAddr": (0.020, 0.020)}
+BLOCK_OP_TIME = (0.006, 0.020)       # one identity move (bench/identity_floor.py: 8-13 ms)
 INBOX_LIMIT = 256                    # socket buffer of a frozen node, in packets
 PROBE_WAIT = 0.005                   # an ARP probe's listening time, seconds
 
@@ -122,35 +123,47 @@ class FakeResources:
         self.failures: dict[tuple[str, str], int] = {}
 
     def begin(self, op: RunResourceOp) -> tuple[float, bool, str]:
-        spec, kind = op.resource.spec, op.op
-        lo, hi = self.op_times.get(op.resource.name, self.op_times.get("*", DEFAULT_OP_TIME))
+        """Begin one step: a resource, or a block of identity resources (one move:
+        one duration, and a failure of any part fails the whole block)."""
+        kind = op.op
+        if len(op.resources) > 1:
+            lo, hi = self.op_times.get("block", BLOCK_OP_TIME)
+        else:
+            name = op.resource.name
+            lo, hi = self.op_times.get(name, self.op_times.get("*", DEFAULT_OP_TIME))
         duration = self.rng.uniform(lo, hi)
-        fail = self.failures.get((spec, kind.value), 0)
-        if fail:
-            self.failures[(spec, kind.value)] = fail - 1
-        key = (op.group, spec)
+        fail = False
+        for r in op.resources:
+            left = self.failures.get((r.spec, kind.value), 0)
+            if left:
+                self.failures[(r.spec, kind.value)] = left - 1
+                fail = True
+        keys = [(op.group, r.spec) for r in op.resources]
         if kind is ResourceOpKind.START:
-            self.state[key] = "starting"
+            for key in keys:
+                self.state[key] = "starting"
             return duration, not fail, "injected failure" if fail else ""
         if kind is ResourceOpKind.STOP:
-            if key in self.state:
-                self.state[key] = "stopping"
+            for key in keys:
+                if key in self.state:
+                    self.state[key] = "stopping"
             return duration, not fail, "injected failure" if fail else ""
-        running = self.state.get(key) == "started"
+        running = all(self.state.get(key) == "started" for key in keys)
         return duration, running and not fail, "running" if running else "stopped"
 
     def finish(self, op: RunResourceOp, ok: bool) -> None:
-        key = (op.group, op.resource.spec)
-        if op.op is ResourceOpKind.START:
-            if ok:
-                self.state[key] = "started"
-            else:
-                self.state.pop(key, None)
-        elif op.op is ResourceOpKind.STOP:
-            if ok:
-                self.state.pop(key, None)
-            elif key in self.state:
-                self.state[key] = "started"
+        for r in op.resources:
+            key = (op.group, r.spec)
+            if op.op is ResourceOpKind.START:
+                if ok:
+                    self.state[key] = "started"
+                else:
+                    self.state.pop(key, None)
+            elif op.op is ResourceOpKind.STOP:
+                if ok:
+                    self.state.pop(key, None)
+                elif key in self.state:
+                    self.state[key] = "started"
 
     def settle(self) -> None:
         """The daemon died mid-operation: whatever was begun stays configured."""
@@ -981,11 +994,14 @@ class Sim:
     def _run_op(self, node: SimNode, op: RunResourceOp) -> None:
         duration, ok, detail = node.resources.begin(op)
         self._resources_changed(node)
-        record = dict(node=node.name, group=op.group, spec=op.resource.spec, op=op.op.value,
-                      begin=self.now, end=None, ok=None)
-        self.ops.append(record)
+        # One record per resource (a block's share its times), in the order the
+        # resources go: left to right on start, right to left on stop.
+        order = op.resources if op.op is not ResourceOpKind.STOP else op.resources[::-1]
+        records = [dict(node=node.name, group=op.group, spec=r.spec, op=op.op.value,
+                        begin=self.now, end=None, ok=None) for r in order]
+        self.ops.extend(records)
         self._push(self.now + duration, "opdone",
-                   (node.name, node.incarnation, op, ok, detail, record))
+                   (node.name, node.incarnation, op, ok, detail, records))
 
     def _on_opdone(self, payload) -> None:
         name, incarnation, op, ok, detail, record = payload
@@ -1000,9 +1016,10 @@ class Sim:
     def _op_done(self, node: SimNode, op: RunResourceOp, ok: bool, detail: str, record) -> None:
         node.resources.finish(op, ok)
         self._resources_changed(node)
-        record["end"], record["ok"] = self.now, ok
+        for one in record:
+            one["end"], one["ok"] = self.now, ok
         if self.trace_ops:
-            self.log(node.name, f"{op.op.value} {op.resource.spec} "
+            self.log(node.name, f"{op.op.value} {'+'.join(r.spec for r in op.resources)} "
                      f"{'ok' if ok else 'FAILED'}")
         self._feed(node, ResourceOpFinished(op.op_id, ok, detail))
 

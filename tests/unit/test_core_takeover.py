@@ -12,6 +12,8 @@ VIP1 = ResourceGroup("node0", (Resource("IPaddr", ("192.168.32.21/24/eth0",)),
                                Resource("Hostname", ("nodevir",))))
 VIP2 = ResourceGroup("node2", (Resource("IPaddr", ("192.168.32.22/24/eth0",)),))
 GROUPS = (VIP1, VIP2)
+# three scripts: a step each (native identity resources side by side form one block)
+SCRIPTS = ResourceGroup("node0", (Resource("fs"), Resource("db"), Resource("httpd")))
 ON, OFF = AutoFailback.ON, AutoFailback.OFF
 
 
@@ -117,7 +119,7 @@ def test_never_start_a_group_a_peer_holds():
     assert not wants("node1", f).want
 
 
-def _run(results, group=VIP1):
+def _run(results, group=SCRIPTS):
     run = GroupRun(group)
     run.begin_start()
     seen = []
@@ -154,7 +156,7 @@ def test_failed_start_rolls_back_what_started():
 
 
 def test_interrupted_start_stops_only_what_started():
-    run = GroupRun(VIP1)
+    run = GroupRun(SCRIPTS)
     run.begin_start()
     run.op_id = 1
     assert run.finish_step(True, now=0.0) is StepOutcome.NEXT
@@ -194,3 +196,21 @@ def test_heartbeat_peer_with_unknown_holdings_blocks_new_starts():
     assert not wants("node0", f).want                # it may hold vip1: ask first
     f = facts(node1={"holds_unknown": True}, node0={"holds": frozenset({VIP1.key})})
     assert wants("node0", f).want                    # what one holds is kept
+
+
+def test_adjacent_identity_resources_are_one_block():
+    run = GroupRun(VIP1)
+    run.begin_start()
+    assert run.plan == [Step((0, 1, 2), ResourceOpKind.START)]
+    mixed = ResourceGroup("node0", (Resource("fs"), *VIP1.resources, Resource("httpd"),
+                                    Resource("DefaultRoute", ("10.0.0.1",))))
+    run = GroupRun(mixed)
+    run.begin_start()
+    assert [s.indices for s in run.plan] == [(0,), (1, 2, 3), (4,), (5,)]
+    run.op_id = 1
+    assert run.finish_step(True, now=0.0) is StepOutcome.NEXT
+    run.op_id = 1
+    assert run.finish_step(False, now=0.0) is StepOutcome.START_FAILED
+    # rollback: the failed block and what started before it, right to left
+    assert [(s.indices, s.op) for s in run.plan] == [((1, 2, 3), ResourceOpKind.STOP),
+                                                    ((0,), ResourceOpKind.STOP)]

@@ -1,21 +1,19 @@
-"""Process concerns: arguments, configuration, state dir, signals, systemd.
+"""Process concerns: the composition root of a running node.
 
-`hbd [--config-dir DIR] [--node NAME] [--state-dir DIR] [--run-dir DIR]` runs
-the daemon in the foreground. Start-up, in order:
+`hbd [--config-dir DIR] [--node NAME] [--state-dir DIR] [--run-dir DIR] ...`
+runs the daemon in the foreground. `run()` turns the command line into
+`DaemonOptions` (`hbd/options.py`), and from there nothing sees argparse:
 
-1. logging to stderr; the configuration is read and checked (any error: every
-   problem printed, exit 6, systemd's "not configured");
-2. the node's cluster name is fixed (`--node`, else the one saved in the state
-   dir at first start, else nodeinfo / `uname -n`), its generation and UUID read;
-3. whatever a previous run left changed (a crash while holding the scenario's
-   identity) is restored *before* the node joins the cluster;
-4. media, ping and the control socket are opened (failure: exit 1 with the
-   reason); the core starts; READY=1 goes to systemd.
+1. logging to stderr; the state dir is locked and the node's cluster name
+   fixed (`--node`, else the one saved at first start, else nodeinfo /
+   `uname -n`), its generation, UUID and its peers' generations read;
+2. the configuration is read and checked (`config.load.load_cluster`): any
+   error prints every problem and exits 6, systemd's "not configured";
+3. logging as ha.cf/hbd.cf say; `service.Service` does the rest (restore
+   leftovers of a crash, open the edges, run the core, stop).
 
 SIGTERM/SIGINT: graceful shutdown (release in reverse order, tell peers, exit
-0); a second SIGINT exits at once. SIGHUP: reload; changes that do not touch
-membership or resources (authkeys, logging) apply live, the others are named
-in a warning and wait for a restart, and held resources are never dropped.
+0); a second SIGINT exits at once. SIGHUP: reload (see `service.py`).
 """
 
 from __future__ import annotations
@@ -23,50 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
-import signal
 import sys
+from collections.abc import Callable
 
 from hbd import logs
-from hbd.commands import check_config
-from hbd.control import DEFAULT_RUN_DIR
-from hbd.config.load import local_node_name
+from hbd.config.load import load_cluster, local_node_name
 from hbd.config.model import ClusterConfig, Problem
+from hbd.options import DaemonOptions
 from hbd.state import StateDir, StateError
 
 EXIT_NOTCONFIGURED = 6
-DEFAULT_CONFIG_DIR = "/etc/ha.d"
-DEFAULT_STATE_DIR = "/var/lib/hbd"
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("daemon")
-    group.add_argument("--config-dir", default=DEFAULT_CONFIG_DIR, metavar="DIR",
-                       help="ha.cf, haresources, authkeys (default: %(default)s)")
-    group.add_argument("--node", metavar="NAME",
-                       help="this node's cluster name (default: saved at first start, "
-                            "else nodeinfo, else uname -n)")
-    group.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
-                       help="generation, UUID, identity journal (default: %(default)s)")
-    group.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR",
-                       help="control socket (default: %(default)s)")
-    check_config.add_script_dir_arguments(group)
-    group.add_argument("--op-timeout", type=_positive, default=60.0, metavar="S",
-                       help="timeout of one resource script operation (default: %(default)s)")
-    group.add_argument("--garp-count", type=int, default=5, metavar="N",
-                       help="gratuitous ARPs sent after an address or MAC moves (default: %(default)s)")
-    group.add_argument("--garp-interval", type=_positive, default=0.2, metavar="S",
-                       help="seconds between gratuitous ARPs (default: %(default)s)")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 seconds")
-    return value
+Loader = Callable[[], tuple[ClusterConfig | None, list[Problem]]]
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -74,60 +40,57 @@ def _print_problems(problems: list[Problem]) -> None:
         print(problem, file=sys.stderr)
 
 
-def read_config(args: argparse.Namespace, node: str) -> tuple[ClusterConfig | None, list[Problem]]:
-    return check_config.load(args, node)
-
-
 def run(args: argparse.Namespace) -> int:
+    """`hbd` without a sub-command."""
+    return run_daemon(DaemonOptions.from_args(args))
+
+
+def run_daemon(options: DaemonOptions) -> int:
     logs.configure()
     log = logs.get("hbd.daemon")
-    state = StateDir(args.state_dir)
+    state = StateDir(options.state_dir, heartbeat_dir=options.heartbeat_state_dir)
     try:
         state.prepare()
         state.lock()
-        default = local_node_name(args.config_dir) if os.path.isdir(args.config_dir) else ""
-        node = state.node_name(args.node, default)
+        default = (local_node_name(options.config_dir)
+                   if os.path.isdir(options.config_dir) else "")
+        node = state.node_name(options.node, default)
         generation, uuid = state.generation(), state.uuid()
     except (StateError, OSError) as exc:
         print(f"hbd: {exc}", file=sys.stderr)
         return 1
-    config, problems = read_config(args, node)
+    try:
+        peer_generations = state.load_peer_generations()
+    except StateError as exc:
+        log.warning("peers' generations not loaded; starting without", reason=str(exc))
+        peer_generations = {}
+    options = options.for_node(node)
+
+    def load() -> tuple[ClusterConfig | None, list[Problem]]:
+        return load_cluster(options.load)
+
+    config, problems = load()
     if config is None:
         _print_problems(problems)
-        print(f"hbd: configuration refused ({args.config_dir}); nothing started",
+        print(f"hbd: configuration refused ({options.config_dir}); nothing started",
               file=sys.stderr)
         return EXIT_NOTCONFIGURED
     try:
         state.keep_node_name(config.node_name)
     except OSError as exc:
-        print(f"hbd: cannot write to the state dir {args.state_dir}: {exc}", file=sys.stderr)
+        print(f"hbd: cannot write to the state dir {options.state_dir}: {exc}", file=sys.stderr)
         return 1
-    for problem in logs.configure(logfile=config.hacf.logfile, debugfile=config.hacf.debugfile,
-                                  logfacility=config.hacf.logfacility,
-                                  debug=config.hacf.debug > 0):
-        log.warning(problem)
+    for complaint in logs.configure(logfile=config.hacf.logfile,
+                                    debugfile=config.hacf.debugfile,
+                                    logfacility=config.hacf.logfacility,
+                                    debug=config.hacf.debug > 0):
+        log.warning(complaint)
     for problem in problems:
         log.warning(str(problem))
     from hbd.service import Service   # imports the I/O edges only once the config is good
+    service = Service(config, options, state, generation=generation, uuid=uuid,
+                      peer_generations=peer_generations, load=load)
     try:
-        return asyncio.run(Service(config, args, state, generation, uuid).run())
+        return asyncio.run(service.run())
     except KeyboardInterrupt:
         return 130
-
-
-def install_signals(loop: asyncio.AbstractEventLoop, *, on_term, on_hup) -> None:
-    presses = {"int": 0}
-
-    def on_int() -> None:
-        presses["int"] += 1
-        if presses["int"] > 1:
-            os._exit(130)
-        on_term("SIGINT")
-
-    loop.add_signal_handler(signal.SIGTERM, on_term, "SIGTERM")
-    loop.add_signal_handler(signal.SIGINT, on_int)
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
-
-
-def new_rng() -> random.Random:
-    return random.Random(int.from_bytes(os.urandom(8), "big"))

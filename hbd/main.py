@@ -12,13 +12,15 @@ import argparse
 import importlib
 import sys
 
-from hbd import daemon
+from hbd import daemon, options
 
 COMMANDS = {
     "check-config": ("hbd.commands.check_config",
                      "validate ha.cf, haresources and authkeys and say what the cluster will do"),
     "lab": ("hbd.commands.lab",
             "the source scenario in network namespaces: up, status, drill, demo, down"),
+    "restore": ("hbd.commands.restore",
+                "restore this node's own network identity from the journal, then exit"),
     "decode": ("hbd.commands.decode",
                "dissect heartbeat packets (raw UDP payloads or pcap files)"),
 }
@@ -28,7 +30,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with `only`, sub-commands other than `only` are
     listed but their modules are not imported (the daemon stays small in memory)."""
     parser = argparse.ArgumentParser(prog="hbd", description=__doc__.splitlines()[0])
-    daemon.add_arguments(parser)
+    options.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -29,10 +29,11 @@ from typing import Callable, Protocol
 
 from hbd import logs
 from hbd.config.model import ClusterConfig
-from hbd.core.actions import (Action, Fence, Notice, Reannounce, RunResourceOp, SaveGeneration,
-                              Send, ShutdownComplete)
+from hbd.config.model import ResourceGroup
+from hbd.core.actions import (Action, Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
+                              SaveGeneration, SavePeerGenerations, Send, ShutdownComplete)
 from hbd.core.cluster import Cluster
-from hbd.core.events import Event, FenceFinished, PacketReceived, TimerFired
+from hbd.core.events import Event, FenceFinished, PacketReceived, ProbeFinished, TimerFired
 from hbd.core.status import ClusterStatus
 from hbd.wire.codec import Accepted, decode, encode
 from hbd.wire.compress import CompressionPolicy
@@ -47,14 +48,20 @@ class ShellError(Exception):
 
 class ExecutorLike(Protocol):
     def submit(self, action: RunResourceOp) -> None: ...
-    def reannounce(self, group) -> None: ...
+    def reannounce(self, group: ResourceGroup) -> None: ...
+    def probe(self, action: Probe, wait: float,
+              on_finished: Callable[[ProbeFinished], object]) -> None: ...
 
 
 class Runtime:
     def __init__(self, cluster: Cluster, *, send_bytes: Callable[[bytes], None],
                  executor: ExecutorLike, save_generation: Callable[[int], None],
-                 on_status: Callable[[str], None] | None = None,
-                 fence: Callable[[Fence], None] | None = None) -> None:
+                 on_status: Callable[[str], object] | None = None,
+                 fence: Callable[[Fence], None] | None = None,
+                 fence_self: Callable[[FenceSelf], None] | None = None,
+                 save_peers: Callable[[dict[str, int]], None] | None = None,
+                 pet: Callable[[float], object] | None = None,
+                 probe_wait: float = 0.005) -> None:
         self.cluster = cluster
         self.config: ClusterConfig = cluster.config
         self.loop = asyncio.get_running_loop()
@@ -63,6 +70,10 @@ class Runtime:
         self.save_generation = save_generation
         self.on_status = on_status
         self.fence = fence
+        self.fence_self = fence_self
+        self.save_peers = save_peers
+        self.pet = pet                  # the watchdog: petted from the core's timer path
+        self.probe_wait = probe_wait
         self.finished: asyncio.Future = self.loop.create_future()
         self.counters: dict[str, int] = {}
         self.log = logs.get("hbd.runtime").bind(node=cluster.me)
@@ -136,7 +147,10 @@ class Runtime:
     def _on_timer(self, deadline: float) -> None:
         self._timer = None
         self._timer_at = None
-        self.feed(TimerFired(), now=max(deadline, self.loop.time()))
+        now = max(deadline, self.loop.time())
+        if self.pet is not None:
+            self.pet(now)               # a stalled loop or a hung core stops the pets
+        self.feed(TimerFired(), now=now)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -159,6 +173,20 @@ class Runtime:
                         action.op_id, action.node, False, "no STONITH device here"))
                 else:
                     self.fence(action)
+            case Probe():
+                self.executor.probe(action, self.probe_wait,
+                                    lambda event: self.loop.call_soon(self.feed, event))
+            case FenceSelf():
+                self.log.critical("this node fences itself", method=action.method.value,
+                                  reason=action.reason)
+                if self.fence_self is not None:
+                    self.fence_self(action)
+            case SavePeerGenerations():
+                if self.save_peers is not None:
+                    try:
+                        self.save_peers(dict(action.generations))
+                    except (OSError, ValueError) as exc:   # replay protection degrades only
+                        self.log.warning("cannot save the peers' generations", error=str(exc))
             case Reannounce():
                 group = self.config.group(action.group)
                 if group is not None:

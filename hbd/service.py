@@ -1,45 +1,72 @@
 """One running node: the runtime with its edges, from start-up to exit.
 
 `Service.run()` does what `daemon.py`'s docstring lists after the
-configuration is read: restore a previous run's leftovers, open media, ping
-and the control socket, start the core, tell systemd, then wait for the
-shutdown to complete. It answers hbctl through the control socket and
-reloads on SIGHUP.
+configuration is read: restore a previous run's leftovers (refusing to join
+when that fails), open the edges (media, ping, carrier watch, watchdog,
+control socket), start the core, tell systemd, then wait for the shutdown to
+complete. It carries out the shell's side of the core's actions that are not
+resource operations (ARP probes through the executor, fencing this node),
+answers hbctl through the control socket, and reloads on SIGHUP.
+
+Edges, and who calls whom:
+
+| edge | into the core | out of the core |
+|---|---|---|
+| `Media` (bcast/ucast/mcast) | `Runtime.on_datagram` | `Send` |
+| `Pinger` (ICMP) | `PingReplied` | |
+| `CarrierWatch` (rtnetlink) | `CarrierChanged` | |
+| `Executor` (identity, scripts) | `ResourceOpFinished`, `ProbeFinished` | `RunResourceOp`, `Probe`, `Reannounce` |
+| `Fencer` (cluster-glue) | `FenceFinished` | `Fence`, `FenceSelf` |
+| watchdog device | | petted on every core timer |
+| state dir | | `SaveGeneration`, `SavePeerGenerations` |
+| control socket | `AdminRequested` | status snapshots |
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import os
+import random
 import time
+from typing import Any
 
 from hbd import logs
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
-from hbd.config.model import ClusterConfig
-from hbd.control import ControlServer, Request, SocketInUse, socket_path
+from hbd.config.model import ClusterConfig, Problem
+from hbd.control import (Authorizer, ControlServer, Request, RequestFailed, SocketInUse,
+                         respond, socket_path)
+from hbd.core import groups as grp
+from hbd.core.actions import FenceSelf
 from hbd.core.cluster import Cluster
-from hbd.core.events import LoadSampled, PingReplied, ShutdownRequested, Started
-from hbd.daemon import install_signals, new_rng, read_config
+from hbd.core.events import (AdminRequested, CarrierChanged, LoadSampled, PingReplied,
+                             ShutdownRequested, Started)
+from hbd.core.policy import Policy
+from hbd.core.status import ClusterStatus
+from hbd.options import DaemonOptions
+from hbd.resources.carrier import CarrierWatch
 from hbd.resources.executor import Executor
-from hbd.resources.fence import Fencer
+from hbd.resources.fence import Fencer, Method, self_fence
 from hbd.resources.identity import Identity
 from hbd.resources.script import ScriptRunner
 from hbd.runtime import Runtime, wall_offset
 from hbd.sdnotify import Notifier
+from hbd.signals import install_signals
 from hbd.state import StateDir
 from hbd.transport.media import Media, MediaError
 from hbd.transport.ping import Pinger
+from hbd.watchdog import Watchdog, heartbeat_timeout, open_watchdog
 
 LOAD_INTERVAL = 10.0
 # ha.cf settings a reload applies to the running daemon; every other change waits
 # for a restart (the core was built with it)
 LIVE_HACF = ("logfile", "debugfile", "logfacility", "debug", "msgfmt", "compression",
-             "compression_threshold", "traditional_compression", "written")
+             "compression_threshold", "traditional_compression", "written", "lines")
 SCRIPT_ENV_KEYS = {"logfacility": "HA_LOGFACILITY", "logfile": "HA_LOGFILE",
                    "debugfile": "HA_DEBUGLOG"}
+
+Loaded = tuple[ClusterConfig | None, list[Problem]]
 
 
 def script_env(config: ClusterConfig) -> dict[str, str]:
@@ -50,29 +77,46 @@ def script_env(config: ClusterConfig) -> dict[str, str]:
         value = getattr(config.hacf, attr)
         if value:
             env[key] = value
+    for name, value in config.hacf.env:           # ha.cf `env NAME=value`, as heartbeat
+        env[f"HA_{name}"] = value
     return env
 
 
+def watched_interfaces(config: ClusterConfig) -> tuple[str, ...]:
+    """The interfaces whose carrier the core acts on: heartbeat media and the
+    interfaces the groups name."""
+    out = dict.fromkeys(m.iface for m in config.hacf.media)
+    for group in config.groups:
+        out.update(dict.fromkeys(sorted(grp.interfaces(group))))
+    return tuple(out)
+
+
 class Service:
-    def __init__(self, config: ClusterConfig, args: argparse.Namespace, state: StateDir,
-                 generation: int, uuid: bytes) -> None:
+    def __init__(self, config: ClusterConfig, options: DaemonOptions, state: StateDir, *,
+                 generation: int, uuid: bytes, peer_generations: dict[str, int],
+                 load: Any) -> None:
         self.config = config
+        self.options = options
+        self.state = state
         self.generation = generation
         self.uuid = uuid
-        self.args = args
-        self.state = state
+        self.peer_generations = peer_generations
+        self.load = load                   # () -> (config | None, problems): for SIGHUP
         self.log = logs.get("hbd.service").bind(node=config.node_name)
         self.notifier = Notifier.from_env()
         self.started_at = time.monotonic()
-        self.identity = Identity(state.path, garp_count=args.garp_count,
-                                 garp_interval=args.garp_interval)
-        self.scripts = ScriptRunner(_dirs(args), timeout=args.op_timeout, env=script_env(config))
+        self.identity = Identity(state.path, garp_count=options.garp_count,
+                                 garp_interval=options.garp_interval)
+        self.scripts = ScriptRunner(options.load.agent_dirs, timeout=options.op_timeout,
+                                    env=script_env(config))
         self.media: Media | None = None
         self.pinger: Pinger | None = None
+        self.carrier: CarrierWatch | None = None
+        self.watchdog: Watchdog | None = None
         self.control: ControlServer | None = None
         self.runtime: Runtime | None = None
         self.fencer: Fencer | None = None
-        self.tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task[Any]] = []
 
     # --- start-up -----------------------------------------------------------------------
     def _check_scripts(self) -> list[str]:
@@ -94,13 +138,24 @@ class Service:
             self.pinger = Pinger(addresses, interval=self.config.keepalive,
                                  on_reply=lambda a: runtime.feed(PingReplied(a)))
             await self.pinger.open()
-        os.makedirs(self.args.run_dir, mode=0o755, exist_ok=True)
-        authorizer = await asyncio.to_thread(_authorizer, self.config)   # name service
+        self.carrier = CarrierWatch(watched_interfaces(self.config),
+                                    lambda iface, up: runtime.feed(CarrierChanged(iface, up)))
+        for iface, up in (await self.carrier.start()).items():
+            if not up:                     # the core takes an unreported interface as up
+                runtime.feed(CarrierChanged(iface, False))
+        os.makedirs(self.options.run_dir, mode=0o755, exist_ok=True)
+        authorizer = await asyncio.to_thread(Authorizer, hacf.apiauth)   # name service
         for line in authorizer.unresolved:
             self.log.warning("apiauth names an unknown user or group", problem=line)
-        self.control = ControlServer(socket_path(self.args.run_dir),
+        self.control = ControlServer(socket_path(self.options.run_dir),
                                      self._answer, authorizer=authorizer)
         await self.control.start()
+
+    def _open_watchdog(self) -> None:
+        device = self.config.hacf.watchdog
+        if device:
+            self.watchdog = open_watchdog(device, heartbeat_timeout(self.config.deadtime),
+                                          min_interval=self.config.keepalive, log=self.log)
 
     async def run(self) -> int:
         recovery = await self.identity.recover()
@@ -117,59 +172,78 @@ class Service:
                 self.log.error("unsafe or missing resource script", problem=problem)
             return 6
         loop = asyncio.get_running_loop()
-        cluster = Cluster(self.config, generation=self.generation,
-                          uuid=self.uuid, now=loop.time(), rng=new_rng(),
-                          wall_offset=wall_offset(loop))
+        cluster = Cluster(self.config, generation=self.generation, uuid=self.uuid,
+                          now=loop.time(), rng=random.Random(int.from_bytes(os.urandom(8))),
+                          wall_offset=wall_offset(loop), policy=Policy.from_settings(
+                              self.config.hbd), peer_generations=self.peer_generations)
         executor = Executor(self.identity, self.scripts,
                             on_finished=lambda event: runtime.feed(event))
         self.fencer = Fencer(self.config.hacf.stonith, self.config.node_name,
                              on_finished=lambda event: runtime.feed(event))
-        runtime = Runtime(cluster, send_bytes=lambda data: self.media.send(data),
+        self._open_watchdog()
+        runtime = Runtime(cluster, send_bytes=lambda data: self._send(data),
                           executor=executor, save_generation=self.state.save_generation,
                           on_status=lambda line: self.notifier.notify(status=line),
-                          fence=self.fencer.fence)
+                          fence=self.fencer.fence, fence_self=self._fence_self,
+                          save_peers=self.state.save_peer_generations,
+                          pet=self.watchdog.pet if self.watchdog else None,
+                          probe_wait=self.config.hbd.arp_probe_wait)
         self.runtime = runtime
         try:
             await self._open_edges(runtime)
         except (MediaError, SocketInUse, OSError) as exc:
             self.log.error("cannot start", reason=str(exc))
-            await self._close(executor)
+            await self._close(executor, clean=False)
             return 1
         install_signals(loop, on_term=self._on_term, on_hup=self._on_hup)
         runtime.feed(Started())
         self.notifier.notify(ready=1, status=f"{self.config.node_name} up")
         self.tasks += [asyncio.create_task(self._sample_load(runtime)),
-                       asyncio.create_task(self._watchdog())]
+                       asyncio.create_task(self._systemd_watchdog())]
         self.log.info("hbd started", config_dir=self.config.config_dir,
                       generation=cluster.generation, media=len(self.config.hacf.media))
         try:
             code = await runtime.finished
         except Exception:
             code = 1
-        await self._close(executor, restore=code != 0)
+        await self._close(executor, clean=code == 0)
         return code
 
-    async def _close(self, executor: Executor, *, restore: bool = False) -> None:
+    def _send(self, data: bytes) -> None:
+        if self.media is not None:
+            self.media.send(data)
+
+    async def _close(self, executor: Executor, *, clean: bool) -> None:
         self.notifier.notify(stopping=1)
         for task in self.tasks:
             task.cancel()
         if self.runtime:
             self.runtime.close()
         await executor.close()
-        for edge in (self.control, self.pinger, self.media):
+        for edge in (self.control, self.pinger, self.media, self.carrier):
             if edge is not None:
                 await edge.close()
         await self.scripts.close()
         if self.fencer is not None:
             await self.fencer.close()
-        if restore:   # leaving on an error: never exit holding another node's identity
+        if not clean:   # leaving on an error: never exit holding another node's identity
             recovery = await self.identity.recover()
             for line in recovery.lines:
                 self.log.warning("restored on the way out", action=line)
             if not recovery.ok:
                 self.log.error("leaving with part of the identity not restored; "
                                "`hbd restore` or the next start finishes it")
+        if self.watchdog is not None and clean:
+            self.watchdog.close()          # the magic close: only a clean stop disarms it
         await self.identity.close()
+
+    # --- the shell's side of actions that are not resource operations ---------------------------
+    def _fence_self(self, action: FenceSelf) -> None:
+        async def go() -> None:
+            result = await self_fence(Method(action.method.value), action.reason,
+                                      fencer=self.fencer)
+            self.log.critical("still up after fencing itself", detail=result.detail)
+        self.tasks.append(asyncio.create_task(go()))
 
     # --- periodic inputs ---------------------------------------------------------------------
     async def _sample_load(self, runtime: Runtime) -> None:
@@ -181,7 +255,7 @@ class Service:
                 pass
             await asyncio.sleep(LOAD_INTERVAL)
 
-    async def _watchdog(self) -> None:
+    async def _systemd_watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()
         while interval:
             self.notifier.notify(watchdog=1)
@@ -191,13 +265,20 @@ class Service:
     def _on_term(self, name: str) -> None:
         self.log.info("shutting down", signal=name)
         self.notifier.notify(stopping=1, status="releasing resources")
-        self.runtime.feed(ShutdownRequested())
+        if self.runtime is not None:
+            self.runtime.feed(ShutdownRequested())
 
     def _on_hup(self) -> None:
         self.notifier.notify(reloading=1, monotonic_usec=time.clock_gettime_ns(
             time.CLOCK_MONOTONIC) // 1000)
+        task = asyncio.get_running_loop().create_task(self._reload_off_loop())
+        self.tasks.append(task)
+
+    async def _reload_off_loop(self) -> None:
+        """Read and check the files in a thread (a large or slow file must not stall
+        the loop), then apply on the loop."""
         try:
-            config, problems = read_config(self.args, self.config.node_name)
+            config, problems = await asyncio.to_thread(self.load)
             if config is None:
                 for problem in problems:
                     self.log.error("reload refused", problem=str(problem))
@@ -214,6 +295,8 @@ class Service:
                    if f.name not in live and getattr(old.hacf, f.name) != getattr(new.hacf, f.name)]
         if old.groups != new.groups:
             pending.append("haresources")
+        if old.hbd != new.hbd:
+            pending.append("hbd.cf")
         if pending:
             self.log.warning("reload: these changes need a restart (systemctl restart hbd); "
                              "running on with the old values", changed=", ".join(pending))
@@ -221,9 +304,10 @@ class Service:
                                       logfacility=new.hacf.logfacility,
                                       debug=new.hacf.debug > 0):
             self.log.warning(problem)
-        self.runtime.apply_config(new)          # authkeys, msgfmt, compression
-        applied = [name for name in LIVE_HACF
-                   if getattr(old.hacf, name) != getattr(new.hacf, name)]
+        if self.runtime is not None:
+            self.runtime.apply_config(new)          # authkeys, msgfmt, compression
+        applied = [name for name in LIVE_HACF if name != "lines"
+                   and getattr(old.hacf, name) != getattr(new.hacf, name)]
         if new.authkeys != old.authkeys:
             applied.append("authkeys")
         self.log.info("configuration reloaded", applied=", ".join(applied) or "nothing new")
@@ -255,19 +339,7 @@ class Service:
             info["runtime"] = dict(self.runtime.counters)
         if self.control:
             info["control"] = self.control.counters()
+        if self.watchdog is not None:
+            info["watchdog"] = {"device": self.watchdog.device, "pets": self.watchdog.pets,
+                                "missed": self.watchdog.missed, "error": self.watchdog.error}
         return info
-
-
-# The hbctl section's own imports (move them up with the others at will).
-from hbd.control import Authorizer, RequestFailed, respond  # noqa: E402
-from hbd.core.events import AdminRequested  # noqa: E402
-from hbd.core.status import ClusterStatus  # noqa: E402
-
-
-def _dirs(args: argparse.Namespace):
-    from hbd.commands.check_config import agent_dirs
-    return agent_dirs(args)
-
-
-def _authorizer(config: ClusterConfig) -> Authorizer:
-    return Authorizer(config.hacf.apiauth)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hbd.config.settings import HbdSettings
+
 
 class StopFailure(enum.Enum):
     AUTO = "auto"
@@ -41,3 +43,11 @@ class Policy:
     quorum: bool = False
     fence_delay: float = 10.0
     on_stop_failure: StopFailure = StopFailure.AUTO
+
+    @classmethod
+    def from_settings(cls, settings: HbdSettings) -> Policy:
+        """From hbd.cf (`ClusterConfig.hbd`)."""
+        return cls(arp_probe=settings.arp_probe, quorum=settings.quorum,
+                   fence_delay=(settings.fence_delay if settings.fence_delay is not None
+                                else cls.fence_delay),
+                   on_stop_failure=StopFailure(settings.on_stop_failure.value))

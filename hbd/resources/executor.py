@@ -21,8 +21,9 @@ from typing import Any, Protocol
 from hbd.config.agents import AgentClass, agent_of
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import Resource, ResourceGroup
-from hbd.core.actions import RunResourceOp
-from hbd.core.events import ResourceOpFinished, ResourceOpKind
+from hbd.core.actions import Probe, RunResourceOp
+from hbd.core.events import ProbeFinished, ResourceOpFinished, ResourceOpKind
+from hbd.resources.arp_probe import ProbeResult
 from hbd.resources.outcome import OpResult
 
 
@@ -40,6 +41,8 @@ class NativeBackend(Protocol):
     async def status_block(self, resources: Sequence[Resource], *,
                            group: str = "") -> OpResult: ...
     async def reannounce(self, resources: Sequence[Resource]) -> None: ...
+    async def probe(self, resource: Resource, wait: float = ..., *,
+                    group: str = "") -> ProbeResult: ...
 
 
 class ScriptBackend(Protocol):
@@ -116,6 +119,30 @@ class Executor:
         block = {ResourceOpKind.START: native.start_block, ResourceOpKind.STOP: native.stop_block,
                  ResourceOpKind.STATUS: native.status_block}[action.op]
         return block(action.resources, group=group)
+
+    def probe(self, action: Probe, wait: float,
+              on_finished: Callable[[ProbeFinished], object]) -> None:
+        """ARP-probe the group's addresses (all at once); the verdict comes back as a
+        `ProbeFinished`. A probe that could not be sent counts as answered: a takeover
+        must not go ahead on what could not be checked."""
+        self._spawn(self._probe(action, wait, on_finished))
+
+    async def _probe(self, action: Probe, wait: float,
+                     on_finished: Callable[[ProbeFinished], object]) -> None:
+        results = await asyncio.gather(
+            *(self.native.probe(r, wait, group=action.group) for r in action.resources),
+            return_exceptions=True)
+        heard: list[str] = []
+        for resource, result in zip(action.resources, results):
+            address = resource.args[0].split("/")[0] if resource.args else resource.spec
+            if isinstance(result, BaseException):
+                heard.append(f"{address}: probe failed ({type(result).__name__}: {result})")
+            elif result.error:
+                heard.append(f"{address}: probe not sent ({result.error})")
+            elif result.answered:
+                heard.append(f"{address} answered from {result.mac}")
+        asyncio.get_running_loop().call_soon(
+            on_finished, ProbeFinished(action.op_id, bool(heard), "; ".join(heard)))
 
     def reannounce(self, group: ResourceGroup) -> None:
         natives = [r for r in group.resources

@@ -169,10 +169,18 @@ def test_sigkill_while_holding_then_restart_restores_own_identity(make_lab):
     wait_for(lambda: holds_vip1_identity(lab["node1"]), timeout=20, what="node1 to hold vip1")
     lab["node1"].kill()                       # dies holding node0's identity
     assert holds_vip1_identity(lab["node1"])  # nothing released it
+    # node0 starts: node1 is silent (initdead), but vip1 still answers ARP from node1's
+    # kernel, so node0 does not bring it up a second time (issue 9), and says why.
     lab["node0"].start()
+    wait_for(lambda: "still answers on the service LAN" in lab["node0"].log_text(),
+             timeout=20, what="node0's probe to hear vip1")
+    assert holds_vip1_identity(lab["node1"]) and "192.168.32.21/24" not in \
+        lab["node0"].addresses()
+    # node1 restarts: it restores its own identity before joining; vip1 goes quiet and
+    # node0 takes it (probed again every keepalive).
+    lab["node1"].start()
     wait_for(lambda: holder(lab, "node0", "IPaddr::192.168.32.21") == "node0", timeout=20,
              what="node0 to hold vip1")
-    lab["node1"].start()
     wait_for(lambda: lab.active_view("node1").get("node0") == "active", timeout=20,
              what="restarted node1 to rejoin")
     assert own_identity(lab["node1"], "192.168.32.31/24")

@@ -16,7 +16,7 @@ import pytest
 from hbd.config.model import AuthKeys
 
 from hbd.core.cluster import Cluster
-from hbd.core.events import ResourceOpFinished, ShutdownRequested, Started
+from hbd.core.events import ProbeFinished, ResourceOpFinished, ShutdownRequested, Started
 from hbd.runtime import Runtime
 from tests.sim.configs import group, make_config
 from tests.waiting import until
@@ -33,15 +33,23 @@ class FakeExecutor:
         self.runtime: Runtime | None = None
         self.ops: list[tuple[str, str]] = []
         self.fail: set[str] = set()
+        self.probes: list[str] = []
 
     def submit(self, action) -> None:
-        self.ops.append((action.op.value, action.resource.spec))
-        ok = f"{action.op.value} {action.resource.spec}" not in self.fail
+        """A step (one resource or an identity block) finishes at once; recorded one
+        entry per resource, in the order they go (a stop goes right to left)."""
+        order = action.resources if action.op.value != "stop" else action.resources[::-1]
+        self.ops += [(action.op.value, r.spec) for r in order]
+        ok = not any(f"{action.op.value} {r.spec}" in self.fail for r in action.resources)
         asyncio.get_running_loop().call_soon(
             self.runtime.feed, ResourceOpFinished(action.op_id, ok, "" if ok else "boom"))
 
     def reannounce(self, group) -> None:
         pass
+
+    def probe(self, action, wait, on_finished) -> None:
+        self.probes.append(action.group)
+        on_finished(ProbeFinished(action.op_id, False))
 
 
 

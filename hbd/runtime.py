@@ -220,8 +220,8 @@ class Runtime:
 
     def _notice(self, notice: Notice) -> None:
         level = _NOTICE_LEVELS.get(notice.kind, "info")
-        fields = {k if k not in ("event", "level") else f"{k}_" : v for k, v in notice.data}
-        getattr(self.log, level)(notice.message, kind=notice.kind, subject=notice.subject,
+        fields = {k if k not in ("event", "level") else f"{k}_": str(v) for k, v in notice.data}
+        getattr(self.log, level)(notice.message, kind=str(notice.kind), subject=notice.subject,
                                  **fields)
         if notice.kind in ("node", "group", "holder", "error") and self.on_status:
             line = status_line(self.cluster.status())

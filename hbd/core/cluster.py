@@ -230,7 +230,8 @@ class Cluster:
             return self._changes(self.members.heard_shutdone(peer, now))
         if mtype == "resource":
             self.members.heard_resource(
-                peer, self.owner.relative_holds(peer.name, msg.get("rsc_hold")))
+                peer, self.owner.relative_holds(peer.name, msg.get("rsc_hold")),
+                stable=msg.get("isstable") != "0")
             return []
         if mtype == "starting":
             return self._send(self._resource_message(), now)
@@ -418,7 +419,7 @@ class Cluster:
                 text = (f"node {c.node}: is dead ({c.detail})" if c.new == "dead"
                         else f"node {c.node}: status {c.new}")
                 out.append(Notice(NoticeKind.NODE, c.node, text,
-                                  (("old", c.old), ("status", c.new), ("reason", c.detail))))
+                                  (("old", c.old), ("status", c.new), ("reason", str(c.detail)))))
             elif c.kind is mb.ChangeKind.LINK:
                 out.append(Notice(NoticeKind.LINK, c.node, f"Link {c.node}:{c.medium} {c.new}",
                                   (("medium", c.medium), ("status", c.new))))

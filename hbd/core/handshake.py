@@ -44,6 +44,7 @@ from hbd.config.model import AutoFailback, ClusterConfig, ResourceGroup
 from hbd.core.actions import Action, Notice, NoticeKind
 from hbd.core.announce import FOREIGN, LOCAL, parse_set, set_words
 from hbd.core.membership import Membership, Peer
+from hbd.core.placement import candidates
 from hbd.core.takeover import covers
 from hbd.wire.message import Message
 
@@ -132,6 +133,18 @@ class Handshake:
         times += list(self.cooldown.values())
         return [t for t in times if t > self.members.last_now]
 
+    def _next_holder(self, key: str, leaving: str) -> str | None:
+        """Who takes `key` when `leaving` gives it up: the first live candidate."""
+        for name in candidates(self.groups[key], self.config.nodes, self.config.groups):
+            if name == leaving:
+                continue
+            if name == self.me:
+                return name
+            peer = self.members.peers.get(name)
+            if peer is not None and peer.alive and peer.active:
+                return name
+        return None
+
     # --- hooks for ownership ---------------------------------------------------------------
     def start_blocked(self, key: str, now: float) -> str:
         """Why our own group must wait before it starts (legacy `ip-request`)."""
@@ -202,9 +215,10 @@ class Handshake:
                        comm_up: bool) -> list[Action]:
         word, info = msg.get("rsc_hold") or "none", msg.get("info")
         if info == "me":                   # it gives: answer, it ranks last for those
-            if not comm_up:
-                return []
             groups = tuple(k for k in self._covered(peer.name, word) if k in (peer.holds or ()))
+            if not comm_up or not any(self._next_holder(k, peer.name) == self.me
+                                      for k in groups):
+                return []                  # another node is the one to take them
             self.members.heartbeat_standby(peer, parse_set(word))
             self.taking[peer.name] = Offer(peer.name, word, groups, Phase.AGREED, now)
             return self.send(Message.of(("t", "ask_resources"), ("rsc_hold", word),

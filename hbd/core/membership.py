@@ -490,10 +490,16 @@ class Membership:
         peer.unable = ann.unable
         peer.pings = ann.pings
 
-    def heard_resource(self, peer: Peer, holds: tuple[str, ...]) -> None:
-        """A heartbeat peer's `resource` message (hbd peers announce in `status`)."""
-        if not peer.is_hbd:
-            peer.holds = holds
+    def heard_resource(self, peer: Peer, holds: tuple[str, ...], *, stable: bool = True) -> None:
+        """A heartbeat peer's `resource` message (hbd peers announce in `status`).
+
+        `isstable=0` says what it will hold once its transition is over: a group it
+        is still releasing counts as held until it says `isstable=1`."""
+        if peer.is_hbd:
+            return
+        if not stable and peer.holds:
+            holds = tuple(dict.fromkeys(peer.holds + holds))
+        peer.holds = holds
 
     def heartbeat_standby(self, peer: Peer, words: frozenset[str]) -> None:
         """A heartbeat peer went standby for `words` (relative to it): it ranks last."""

@@ -157,8 +157,9 @@ class JournalHandler(logging.Handler):
         else:
             event = {"event": record.getMessage()}
         event.setdefault("logger", record.name)
-        if record.exc_info:
-            event["exception"] = logging.Formatter().formatException(record.exc_info)
+        if record.exc_info and not event.get("exc_info"):
+            event["exc_info"] = record.exc_info
+        event = structlog.processors.format_exc_info(None, "", event)   # -> "exception"
         add_notice_fields(None, "", event)
         fields = [("MESSAGE", _text(event, level=False)),
                   ("PRIORITY", str(_PRIORITY.get(record.levelno, 6))),

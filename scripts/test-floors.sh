@@ -27,4 +27,4 @@ print("floors:", ", ".join(f"{n} {v}" for n, v in got.items()))
 sys.exit(f"not the floor versions: {bad}" if bad else 0)
 PY
 [ $# -gt 0 ] || set -- tests/unit tests/shell/test_metrics.py
-exec "$venv/bin/python" -m pytest -p no:cacheprovider -p no:xdist -q "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider -p no:xdist -q "$@"

@@ -3,7 +3,8 @@
 Where lines go, as heartbeat's ha.cf says, with one rule added for systemd:
 
 * `logfile FILE`: every line at info and above, appended to FILE;
-* `debugfile FILE`: every line at debug and above;
+* `debugfile FILE`: every line at debug and above (both files are reopened
+  when logrotate moves them: no signal needed);
 * `logfacility NAME` (e.g. `local0`, `daemon`): syslog through /dev/log,
   unless `none`;
 * stderr, when not run by systemd.
@@ -224,7 +225,8 @@ def _files(logfile: str | None, debugfile: str | None, fmt: str,
         if not path:
             continue
         try:
-            handler = logging.FileHandler(path, encoding="utf-8")
+            # reopened when logrotate (or anyone) moves the file away
+            handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
         except OSError as exc:
             problems.append(f"cannot open log file {path}: {exc.strerror}")
             continue

@@ -134,7 +134,7 @@ def test_under_journald_one_native_entry_per_line_and_nothing_else(journald, tmp
     logs.configure(stream=stream, logfacility="local0", logfile=str(logfile), journal=True)
     root = logging.getLogger("hbd")
     kinds = sorted(type(h).__name__ for h in root.handlers if getattr(h, "_hbd_handler", False))
-    assert kinds == ["FileHandler", "JournalHandler"]      # no syslog, no stderr copy
+    assert kinds == ["JournalHandler", "WatchedFileHandler"]   # no syslog, no stderr copy
     _emit_everything()
     entries = journald()
     assert [e["MESSAGE"].split(" node=")[0] for e in entries] == [
@@ -195,3 +195,13 @@ def test_syslog_when_not_under_journald(tmp_path, monkeypatch):
 def test_journal_field_names():
     assert logs.journal_field("interval_ms") == "HBD_INTERVAL_MS"
     assert logs.journal_field("a-b.c") == "HBD_A_B_C"
+
+
+def test_a_rotated_logfile_is_reopened(tmp_path):
+    path = tmp_path / "ha-log"
+    logs.configure(logfile=str(path), stream=io.StringIO(), journal=False)
+    logs.get().info("before")
+    os.rename(path, tmp_path / "ha-log.1")             # what logrotate does
+    logs.get().info("after")
+    assert "before" in (tmp_path / "ha-log.1").read_text()
+    assert "after" in path.read_text() and "before" not in path.read_text()

@@ -18,8 +18,9 @@ and every key of the line as `HBD_<KEY>`: `HBD_NODE`, `HBD_GROUP`,
 journal socket cannot be written, the line goes to stderr instead.
 
 Formats (`logformat`): `text` (default) is `TIMESTAMP LEVEL: event key='value' ...`,
-one line each, e.g.
-`2026-01-02T03:04:05.678+01:00 info: node node1: is dead (deadtime) node='node0' kind='node' status='dead' reason='deadtime'`;
+one line each, e.g. (one line)
+`2026-01-02T03:04:05.678+01:00 info: node node1: is dead (deadtime) node='node0'
+kind='node' status='dead' reason='deadtime'`;
 `json` is one JSON object per line with `ts`, `level`, `logger`, `event` and the
 keys. Timestamps are ISO 8601 in local time with the UTC offset, to the
 millisecond; syslog and the journal stamp lines themselves, so theirs carry none.

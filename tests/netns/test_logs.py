@@ -32,7 +32,8 @@ def test_a_running_nodes_logfile_has_an_iso_timestamp_on_every_line(make_lab):
     node = lab["node1"]
     logfile = node.root / "ha-log"
     debugfile = node.root / "ha-debug"
-    install(lab, only=("node1",), haresources=False, extra=(f"logfile {logfile}", f"debugfile {debugfile}"))
+    install(lab, only=("node1",), haresources=False,
+            extra=(f"logfile {logfile}", f"debugfile {debugfile}"))
     node.start()
     wait_for(_active(node), timeout=20, what="node1 to be active")
     assert node.stop() == 0

@@ -22,14 +22,14 @@ LAB_VERBS = ("up", "demo", "status", "down", "drill")
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs")
     proc = subprocess.run([sys.executable, str(ROOT / "packaging" / "gen_docs.py"), str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def rendered(path: Path) -> str:
     proc = subprocess.run(["man", "--warnings", "-l", str(path)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "MANWIDTH": "120"})
+                          text=True, timeout=60, env={**os.environ, "MANWIDTH": "120"}, check=False)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     return proc.stdout
 
@@ -77,5 +77,6 @@ def test_bash_completion_completes_a_verb(generated):
     script = (f"source {generated}/completions/bash/hbctl; "
               "COMP_WORDS=(hbctl node-st); COMP_CWORD=1; COMP_LINE='hbctl node-st'; "
               "COMP_POINT=${#COMP_LINE}; _shtab_hbctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          check=False)
     assert proc.stdout.split() == ["node-status"], proc.stderr

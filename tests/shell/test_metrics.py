@@ -154,11 +154,12 @@ async def test_endpoint_on_localhost_serves_text_and_openmetrics():
                                            b"application/openmetrics-text; version=1.0.0\r\n\r\n")
         assert headers["content-type"].startswith("application/openmetrics-text")
         assert body.endswith(b"# EOF\n")
-        assert (await _get(connect, b"GET /other HTTP/1.1\r\n\r\n"))[0].endswith("404 Not Found")
-        assert (await _get(connect, b"POST /metrics HTTP/1.1\r\n\r\n"))[0].endswith("405 "
-                                                                                   "Method Not Allowed")
-        assert (await _get(connect, b"GET /metrics\r\n" + b"x" * 70000))[0].endswith("400 "
-                                                                                    "Bad Request")
+        async def status_of(request: bytes) -> str:
+            return (await _get(connect, request))[0]
+        assert (await status_of(b"GET /other HTTP/1.1\r\n\r\n")).endswith("404 Not Found")
+        assert (await status_of(b"POST /metrics HTTP/1.1\r\n\r\n")).endswith("405 Method Not "
+                                                                          "Allowed")
+        assert (await status_of(b"GET /metrics\r\n" + b"x" * 70000)).endswith("400 Bad Request")
         assert server.counts == {"scrapes": 2, "bad_requests": 1}
     finally:
         await server.close()

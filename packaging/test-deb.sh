@@ -17,9 +17,10 @@ DEB=$(readlink -f "${1:-$(ls -t build/hbd_*.deb | head -1)}")
 [ "$(id -u)" = 0 ] || { echo "test-deb: run as root" >&2; exit 1; }
 [ -f "$DEB" ] || { echo "test-deb: no package (make deb)" >&2; exit 1; }
 
-exec unshare --mount --pid --fork --propagation private -- bash -euo pipefail -s "$DEB" <<'OUTER'
-DEB=$1
 top=$(mktemp -d /tmp/hbd-debroot.XXXXXX)
+trap 'rmdir "$top"' EXIT       # its mounts die with the namespace below
+unshare --mount --pid --fork --propagation private -- bash -euo pipefail -s "$DEB" "$top" <<'OUTER'
+DEB=$1 top=$2
 mount -t tmpfs -o size=2g tmpfs "$top"
 mkdir -p "$top/upper" "$top/work" "$top/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$top/upper,workdir=$top/work" "$top/root"

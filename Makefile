@@ -1,5 +1,5 @@
 # The two commands of the README's quick start. Each sets itself up first.
-.PHONY: demo test bootstrap clean
+.PHONY: demo test bootstrap clean deb
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -14,6 +14,10 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/python -m pytest -q -n 2 tests
+
+# The Debian package: build/hbd_VERSION-1_ARCH.deb (packaging/build-deb.sh; docs/install.md).
+deb:
+	packaging/build-deb.sh
 
 clean:
 	rm -rf .venv .pytest_cache .hypothesis

@@ -22,7 +22,9 @@ step cheaper than the next:
    datagrams. A datagram above the window's top, or a never-seen one inside
    the window (a retransmission filling a gap), is *fresh* and always goes on.
    An exact repeat inside the window is dropped: the core would drop it, and
-   this link already counted the first copy. Everything else an authenticated
+   this link already counted the first copy (the exact bytes of the last
+   `recent` authenticated datagrams are remembered by hash, so a replay of
+   recent traffic is dropped before authentication). Everything else an authenticated
    sender sends that cannot be called fresh — an older generation, a seq below
    the window, a message without seq (`NS_*`) — goes on within a per-sender
    bucket, so replays of captured traffic cost at most that bucket's rate.
@@ -43,6 +45,8 @@ from typing import Generic, TypeVar
 
 from hbd.wire.errors import Rejected
 from hbd.wire.preauth import Screened
+
+Screen = Callable[[bytes], "Screened | Rejected"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -69,15 +73,15 @@ class Policy:
     unknown_burst: float = 100.0
     source_rate: float = 20.0        # per unknown source
     source_burst: float = 20.0
-    large_rate: float = 4e6          # per link: bytes/s of large datagrams from known sources
-    large_burst: float = 1e6
+    large_rate: float = 256e3        # per link: bytes/s of large datagrams from known sources
+    large_burst: float = 256e3
     stale_rate: float = 100.0        # per sender: non-fresh authenticated datagrams/s
     stale_burst: float = 200.0
     window: int = 1024               # seqs (or counters) remembered below the top
     max_known: int = 256             # known sources per link
     max_unknown: int = 256           # unknown sources with a bucket, per link
     max_senders: int = 512           # replay windows and stale buckets, per link
-    recent: int = 1024               # exact datagrams remembered per link (messages without seq)
+    recent: int = 8192               # authenticated datagrams remembered (by hash) per link
     refresh_interval: float = 5.0    # at most one re-read of own addresses per this many s
 
 
@@ -190,8 +194,13 @@ class LinkGate:
         self._refreshed_at: float | None = None
 
     # --- steps 1 and 2: before reading a byte ------------------------------------------------
-    def check_source(self, ip: int | None, size: int, now: float) -> Verdict | None:
-        """None: go on and authenticate. A Verdict: drop, for that reason."""
+    def check_source(self, ip: int | None, size: int, now: float,
+                     digest: int | None = None) -> Verdict | None:
+        """None: go on and authenticate. A Verdict: drop, for that reason.
+
+        `digest` is `hash()` of the datagram: the exact bytes of a datagram that
+        already authenticated on this link are a repeat, dropped unread.
+        """
         if ip is None:
             return Verdict.FOREIGN
         verdict = self.rule.judge(ip)
@@ -201,6 +210,8 @@ class LinkGate:
             verdict = self.rule.judge(ip)
         if verdict is not None:
             return verdict
+        if digest is not None and digest in self.recent:
+            return Verdict.DUPLICATE
         if ip in self.known:
             return self._known(size, now)
         return self._unknown(ip, size, now)
@@ -255,14 +266,14 @@ class LinkGate:
 
     def _fresh(self, screened: Screened, data: bytes) -> bool | None:
         """True fresh, False a repeat, None neither (judged by the stale bucket)."""
-        if screened.session is not None and screened.counter is not None:
-            return self._see(("session", screened.session), 0, screened.counter)
-        if screened.seq is not None and screened.source is not None:
-            return self._see(("src", screened.source), screened.generation or 0, screened.seq)
         digest = hash(data)
         if digest in self.recent:
             return False
         self.recent.put(digest, True)
+        if screened.session is not None and screened.counter is not None:
+            return self._see(("session", screened.session), 0, screened.counter)
+        if screened.seq is not None and screened.source is not None:
+            return self._see(("src", screened.source), screened.generation or 0, screened.seq)
         return None
 
     def _see(self, sender: tuple[str, object], epoch: int, number: int) -> bool | None:
@@ -271,3 +282,13 @@ class LinkGate:
             self.windows.put(sender, Window(epoch, number))
             return True
         return window.see(epoch, number, self.policy.window)
+
+
+def judge(gate: LinkGate, screen: Screen, data: bytes, ip: int | None,
+          now: float) -> tuple[Verdict, Screened | Rejected | None]:
+    """The whole admission of one datagram (what Media does per datagram read)."""
+    verdict = gate.check_source(ip, len(data), now, hash(data))
+    if verdict is not None or ip is None:
+        return verdict or Verdict.FOREIGN, None
+    screened = screen(data)
+    return gate.check_screened(screened, data, ip, now), screened

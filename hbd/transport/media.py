@@ -54,9 +54,8 @@ import structlog
 from hbd.config.model import Bcast, Mcast, Medium, Ucast, medium_name
 from hbd.logs import LogLimiter
 from hbd.transport import ifaddrs, udp
-from hbd.transport.admission import LinkGate, Policy, SourceRule, Verdict
+from hbd.transport.admission import LinkGate, Policy, Screen, SourceRule, Verdict, judge
 from hbd.wire.errors import Rejected
-from hbd.wire.preauth import Screened
 
 log = structlog.get_logger("hbd.transport")
 
@@ -70,7 +69,6 @@ RECEIVE_COUNTERS = ("received", "delivered", "receive_errors", "dropped_oversize
 COUNTERS = SEND_COUNTERS + RECEIVE_COUNTERS
 
 OnDatagram = Callable[[bytes, str, tuple[str, int]], None]
-Screen = Callable[[bytes], "Screened | Rejected"]
 
 
 class MediaError(Exception):
@@ -271,16 +269,10 @@ class Media:
                source: tuple[str, int]) -> bool:
         """Judge a datagram before it may wait in the queue; count and log a drop."""
         assert self._screen is not None and self._loop is not None
-        now = self._loop.time()
-        ip = ifaddrs.ip_to_int(source[0])
-        verdict = gate.check_source(ip, len(data), now)
-        screened: Screened | Rejected | None = None
-        if verdict is None and ip is not None:
-            screened = self._screen(data)
-            verdict = gate.check_screened(screened, data, ip, now)
+        verdict, screened = judge(gate, self._screen, data, ifaddrs.ip_to_int(source[0]),
+                                  self._loop.time())
         if verdict is Verdict.ADMITTED:
             return True
-        assert verdict is not None
         channel.counts[verdict.value] += 1
         if isinstance(screened, Rejected):
             self._limiter.log("warning", "dropped a datagram", medium=channel.name,

@@ -145,3 +145,14 @@ def test_tables_are_bounded() -> None:
     for n in range(50):
         offer(g, status(1, src=f"node{n}"), PEER, float(n))
     assert len(g.windows) == 4 and len(g.known) <= 4
+
+
+def test_exact_repeat_of_an_authenticated_datagram_is_dropped_before_authentication() -> None:
+    g = gate(source_rate=0.001, source_burst=1)
+    data = status(1)
+    assert offer(g, data, PEER) is Verdict.ADMITTED
+    assert g.check_source(PEER, len(data), 0.0, hash(data)) is Verdict.DUPLICATE
+    assert g.check_source(STRANGER, len(data), 0.0, hash(data)) is Verdict.DUPLICATE  # no token
+    forged = encode(Message.of(t="status"), WRONG)
+    assert offer(g, forged, PEER) is Verdict.UNAUTHENTICATED
+    assert g.check_source(PEER, len(forged), 0.0, hash(forged)) is None  # never remembered

@@ -89,6 +89,7 @@ class Kind:
     weight: float = 1.0                  # share of --total
     cap: int | None = None               # at most this many (expensive kinds)
     source: int = PEER
+    prime: bytes | None = None           # admitted first (e.g. a newer datagram)
 
 
 def sealed(keys: AuthKeys, session: bytes) -> seal.SessionKeys:
@@ -135,6 +136,8 @@ def kinds() -> list[Kind]:
         Kind("valid status, sha256 (hbd)", SHA256, lambda s, r: encode(status(s), SHA256)),
         Kind("valid status, chacha20poly1305", AEAD, lambda s, r: encode(status(s), aead_sender)),
         Kind("replayed valid status", SHA1, lambda s, r: replay),
+        Kind("replayed old statuses (all distinct)", SHA1, lambda s, r: encode(status(s), SHA1),
+             prime=encode(status(10**7), SHA1)),
         Kind("wrong key, status 0.4 KB", SHA1, lambda s, r: encode(status(s), WRONG)),
         Kind("wrong key, classic 1.4 KB", SHA1, classic_1400),
         Kind("wrong key, netstring 1.4 KB", SHA1, lambda s, r: encode(status(s, pad=900), WRONG)),
@@ -162,6 +165,8 @@ def kinds() -> list[Kind]:
 def gate_for(kind: Kind) -> LinkGate:
     gate = LinkGate("eth2", SourceRule(frozenset({ME}), networks=(NET,)), Policy())
     gate.known.put(PEER, True)
+    if kind.prime is not None:
+        assert receive(gate, kind.keys, kind.prime, PEER, 0.0)
     return gate
 
 

@@ -28,6 +28,11 @@ step cheaper than the next:
    sender sends that cannot be called fresh — an older generation, a seq below
    the window, a message without seq (`NS_*`) — goes on within a per-sender
    bucket, so replays of captured traffic cost at most that bucket's rate.
+   While that bucket is empty, a datagram from the same address that merely
+   *claims* (unauthenticated) a generation or seq below the window is dropped
+   before authentication (`claims_stale`): authentic or not it could only be
+   stale, and a long capture replayed in a flood then costs a few searches
+   per datagram instead of a hash and a parse.
 
 This is a cost filter, not the protocol's replay protection: every datagram it
 lets through is still judged by the codec and the core, and everything it
@@ -44,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from hbd.wire.errors import Rejected
-from hbd.wire.preauth import Screened
+from hbd.wire.preauth import Screened, claimed
 
 Screen = Callable[[bytes], "Screened | Rejected"]
 
@@ -64,6 +69,8 @@ class Verdict(enum.Enum):
     UNAUTHENTICATED = "dropped_unauthenticated"
     DUPLICATE = "dropped_duplicate"        # seen on this link already
     STALE_RATE = "dropped_stale_rate"      # not fresh, and the sender's bucket is empty
+    STALE_CLAIM = "dropped_stale_claim"    # claims to be older than its address's sender
+                                           # is, while that sender's bucket is empty
 
 
 @dataclass(frozen=True)
@@ -92,13 +99,16 @@ class TokenBucket:
         self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now
 
     def take(self, now: float, cost: float = 1.0) -> bool:
-        if now > self.stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-        if self.tokens < cost:
+        if not self.has(now, cost):
             return False
         self.tokens -= cost
         return True
+
+    def has(self, now: float, cost: float = 1.0) -> bool:
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return self.tokens >= cost
 
 
 class Lru(Generic[K, V]):
@@ -134,6 +144,10 @@ class Window:
 
     def __init__(self, epoch: int, number: int) -> None:
         self.epoch, self.top, self.mask = epoch, number, 1
+
+    def older(self, epoch: int, number: int, size: int) -> bool:
+        """Below the window (an older epoch, or `size` or more behind the top)?"""
+        return epoch < self.epoch or (epoch == self.epoch and self.top - number >= size)
 
     def see(self, epoch: int, number: int, size: int) -> bool | None:
         """True: fresh (recorded). False: already seen. None: older than the window."""
@@ -189,6 +203,7 @@ class LinkGate:
         self.windows: Lru[tuple[str, object], Window] = Lru(p.max_senders)
         self.stale: Lru[tuple[str, object], TokenBucket] = Lru(p.max_senders)
         self.recent: Lru[int, bool] = Lru(p.recent)
+        self.by_address: Lru[int, tuple[str, object]] = Lru(p.max_known)  # last fresh sender
         self._unknown_bucket: TokenBucket | None = None
         self._large_bucket: TokenBucket | None = None
         self._refreshed_at: float | None = None
@@ -246,6 +261,25 @@ class LinkGate:
             self._unknown_bucket = TokenBucket(p.unknown_rate, p.unknown_burst, now)
         return None if self._unknown_bucket.take(now) else Verdict.UNKNOWN_RATE
 
+    def claims_stale(self, ip: int, data: bytes, now: float) -> bool:
+        """Drop unread: the datagram claims an older generation, or a seq below the
+        window, than the sender last authenticated from this address has sent,
+        and that sender's stale bucket is empty (a replay flood). Even if it were
+        authentic it could only be stale; while the bucket has tokens such a
+        datagram is authenticated and judged as usual."""
+        sender = self.by_address.get(ip)
+        claim = claimed(data) if sender is not None else None
+        if sender is None or claim is None:
+            return False
+        session, epoch, number = claim
+        if session is not None:
+            sender = ("session", session)
+        window = self.windows.get(sender)
+        if window is None or not window.older(epoch, number, self.policy.window):
+            return False
+        bucket = self.stale.get(("src", sender[1]) if session is None else sender)
+        return bucket is not None and not bucket.has(now)
+
     # --- steps 3 and 4: after authentication ----------------------------------------------------
     def check_screened(self, screened: Screened | Rejected, data: bytes, ip: int,
                        now: float) -> Verdict:
@@ -254,10 +288,16 @@ class LinkGate:
         fresh = self._fresh(screened, data)
         if fresh is True:
             self.known.put(ip, True)
+            if screened.session is not None:
+                self.by_address.put(ip, ("session", screened.session))
+            elif screened.source is not None:
+                self.by_address.put(ip, ("src", screened.source))
             return Verdict.ADMITTED
         if fresh is False:
             return Verdict.DUPLICATE
-        sender = ("src", screened.source)
+        sender: tuple[str, object] = (
+            ("session", screened.session) if screened.session is not None
+            else ("src", screened.source))
         bucket = self.stale.get(sender)
         if bucket is None:
             bucket = TokenBucket(self.policy.stale_rate, self.policy.stale_burst, now)
@@ -290,5 +330,7 @@ def judge(gate: LinkGate, screen: Screen, data: bytes, ip: int | None,
     verdict = gate.check_source(ip, len(data), now, hash(data))
     if verdict is not None or ip is None:
         return verdict or Verdict.FOREIGN, None
+    if gate.claims_stale(ip, data, now):
+        return Verdict.STALE_CLAIM, None
     screened = screen(data)
     return gate.check_screened(screened, data, ip, now), screened

@@ -11,7 +11,10 @@ so that nothing is dropped for its address alone). Kinds:
 * `replay` — first listens for up to 5 s on the heartbeat port and keeps up
   to 64 datagrams broadcast by `--spoof`, then replays them in turn (valid
   authenticators: the costliest kind per datagram, see bench/fuzz.py);
-* `wrongkey` — 1.4 KB netstring statuses signed with a guessed key.
+* `wrongkey` — 1.4 KB netstring statuses signed with a guessed key;
+* `oldreplay` — what replaying a capture longer than hbd's memory of recent
+  datagrams costs: 20,000 distinct statuses of node0's previous generation,
+  signed with the lab's key (`--key`), as an old capture would hold.
 
 Paced in ticks of 2 ms; stops after rate x seconds datagrams or seconds + 5 s,
 whichever comes first. Prints one JSON line: sent, elapsed, captured.
@@ -30,7 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from hbd.config.model import AuthKeys
-from hbd.wire import Message, encode
+from hbd.wire import Message, encode, preauth
 
 TICK = 0.002
 
@@ -56,6 +59,19 @@ def wrong_key(count: int) -> list[bytes]:
     keys = AuthKeys.single("sha1", "a-guessed-key")
     return [encode(Message.of(("t", "status"), ("st", "active"), ("src", "node0"),
                               ("seq", f"{n + 1:x}"), ("hg", "6b06eaf6"), ("pad", "x" * 1000)), keys)
+            for n in range(count)]
+
+
+def old_statuses(port: int, spoof: str, key: str, count: int = 20000) -> list[bytes]:
+    """Distinct, validly signed statuses of `spoof`'s node from the generation before its own."""
+    keys = AuthKeys.single("sha1", key, index=3)          # the lab's authkeys: auth 3
+    heard = capture(port, spoof, 5.0, limit=1)
+    found = preauth.screen(heard[0], keys) if heard else None
+    if not isinstance(found, preauth.Screened) or found.generation is None:
+        return []
+    return [encode(Message.of(("t", "status"), ("st", "active"), ("dt", "3e8"),
+                              ("src", found.source or "node0"), ("seq", f"{n + 1:x}"),
+                              ("hg", f"{found.generation - 1:x}"), ("ts", "6b06eb40")), keys)
             for n in range(count)]
 
 
@@ -95,9 +111,15 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=694)
     parser.add_argument("--rate", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--kind", choices=("replay", "wrongkey"), default="replay")
+    parser.add_argument("--kind", choices=("replay", "wrongkey", "oldreplay"), default="replay")
+    parser.add_argument("--key", default="hbd-lab-demo-key", help="the lab's sha1 key (oldreplay)")
     args = parser.parse_args()
-    payloads = (capture(args.port, args.spoof, 5.0) if args.kind == "replay" else wrong_key(64))
+    if args.kind == "replay":
+        payloads = capture(args.port, args.spoof, 5.0)
+    elif args.kind == "oldreplay":
+        payloads = old_statuses(args.port, args.spoof, args.key)
+    else:
+        payloads = wrong_key(64)
     if not payloads:
         print(json.dumps({"error": f"nothing captured from {args.spoof}"}), flush=True)
         return 2

@@ -156,3 +156,49 @@ def test_exact_repeat_of_an_authenticated_datagram_is_dropped_before_authenticat
     forged = encode(Message.of(t="status"), WRONG)
     assert offer(g, forged, PEER) is Verdict.UNAUTHENTICATED
     assert g.check_source(PEER, len(forged), 0.0, hash(forged)) is None  # never remembered
+
+
+def test_old_claims_are_dropped_unread_once_the_senders_stale_bucket_is_empty() -> None:
+    g = gate(stale_rate=0.001, stale_burst=2, window=16)
+    assert offer(g, status(100), PEER) is Verdict.ADMITTED
+    old = [status(s) for s in (1, 2, 3, 4)]
+    assert not g.claims_stale(PEER, old[0], 0.0)       # the bucket still has tokens
+    assert [offer(g, d, PEER) for d in old[:3]] == [Verdict.ADMITTED, Verdict.ADMITTED,
+                                                     Verdict.STALE_RATE]
+    assert g.claims_stale(PEER, old[3], 0.0)            # empty bucket: dropped unread
+    forged = encode(Message.of(("t", "status"), ("src", "node1"), ("seq", "1")), WRONG)
+    assert g.claims_stale(PEER, forged, 0.0)             # a claim is enough, true or not
+    assert not g.claims_stale(PEER, status(90), 0.0)     # inside the window
+    assert not g.claims_stale(PEER, status(101), 0.0)    # fresh claims are authenticated
+    assert not g.claims_stale(STRANGER, old[3], 0.0)     # no sender known at that address
+    assert offer(g, status(5, hg="6b06eaf7"), PEER) is Verdict.ADMITTED  # a new generation
+
+
+def test_claimed_reads_unauthenticated_headers() -> None:
+    from hbd.wire.preauth import claimed
+    assert claimed(status(0x1f)) == (None, 0x6b06eaf6, 0x1f)
+    classic = encode(Message.of(("t", "status"), ("seq", "a"), ("hg", "2")), KEY, fmt="classic")
+    assert claimed(classic) == (None, 2, 10)
+    assert claimed(encode(Message.of(t="NS_ackmsg"), KEY)) is None
+    assert claimed(b"garbage") is None and claimed(b"###\n12:(0)seq=zz,") is None
+
+
+def test_sealed_replays_are_judged_by_session_and_counter() -> None:
+    from hbd.config.authkeys import HbdMethod
+    from hbd.config.model import AuthKey
+    from hbd.wire import seal
+    keys = AuthKeys(1, (AuthKey(1, HbdMethod.CHACHA20POLY1305, b"k"),))  # type: ignore[arg-type]
+    sender = seal.SessionKeys.of(keys, seal.Sealer(bytes(16)))
+    sent = [encode(Message.of(("t", "NS_ackmsg"), ("src", "node1")), sender) for _ in range(40)]
+    g = gate(stale_rate=0.001, stale_burst=1, window=16)
+
+    def sealed_offer(data: bytes) -> Verdict:
+        verdict = g.check_source(PEER, len(data), 0.0, hash(data))
+        if verdict is None and g.claims_stale(PEER, data, 0.0):
+            return Verdict.STALE_CLAIM
+        return verdict or g.check_screened(screen(data, keys), data, PEER, 0.0)
+
+    assert sealed_offer(sent[39]) is Verdict.ADMITTED            # counter 40: fresh, no seq needed
+    assert sealed_offer(sent[30]) is Verdict.ADMITTED            # a gap inside the window
+    assert sealed_offer(sent[0]) is Verdict.ADMITTED             # below it: the bucket's one token
+    assert sealed_offer(sent[1]) is Verdict.STALE_CLAIM          # then dropped unread

@@ -82,7 +82,8 @@ class Runtime:
         sending session drawn from os.urandom (hbd/wire/seal.py); a reload with
         the same keys keeps it, so the counter never restarts within a session.
         `screen` (authentication over the raw bytes) is what the media call for
-        every datagram before it may queue (hbd/transport/admission.py).
+        every datagram before it may queue (hbd/transport/admission.py); its
+        refusals are counted here per reason (`dropped_auth_failed`, ...).
         """
         keys: AuthKeys = config.authkeys
         if auth.is_aead(keys.signing_key.method):
@@ -92,8 +93,13 @@ class Runtime:
             else:
                 keys = seal.SessionKeys.of(keys, seal.Sealer(os.urandom(seal.SESSION_BYTES)))
         self.authkeys = keys
-        self.screen: Callable[[bytes], Screened | Rejected] = (
-            lambda data: preauth.screen(data, keys))
+
+        def screen(data: bytes) -> Screened | Rejected:
+            result = preauth.screen(data, keys)
+            if isinstance(result, Rejected):       # counted per reason, as decode's drops are
+                self.count(f"dropped_{result.reason.value}")
+            return result
+        self.screen: Callable[[bytes], Screened | Rejected] = screen
         self.fmt = "classic" if config.hacf.msgfmt == "classic" else "netstring"
         self.compression = CompressionPolicy.from_hacf(config.hacf)
 

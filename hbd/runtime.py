@@ -24,20 +24,22 @@ counted per reason and logged at a limited rate.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Callable, Protocol
 
 from hbd import logs
-from hbd.config.model import ClusterConfig
-from hbd.config.model import ResourceGroup
+from hbd.config.model import AuthKeys, ClusterConfig, ResourceGroup
 from hbd.core.actions import (Action, Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
                               SaveGeneration, SavePeerGenerations, Send, ShutdownComplete)
 from hbd.core.cluster import Cluster
 from hbd.core.events import Event, FenceFinished, PacketReceived, ProbeFinished, TimerFired
 from hbd.core.status import ClusterStatus
+from hbd.wire import auth, preauth, seal
 from hbd.wire.codec import Accepted, decode, encode
 from hbd.wire.compress import CompressionPolicy
-from hbd.wire.errors import EncodeError
+from hbd.wire.errors import EncodeError, Rejected
+from hbd.wire.preauth import Screened
 
 _NOTICE_LEVELS = {"error": "error", "warning": "warning"}
 
@@ -84,8 +86,30 @@ class Runtime:
         self.apply_config(self.config)
 
     def apply_config(self, config: ClusterConfig) -> None:
-        """Take the wire settings (keys, msgfmt, compression) of `config`."""
-        self.authkeys = config.authkeys
+        """Take the wire settings (keys, msgfmt, compression) of `config`.
+
+        With an AEAD signing method (`chacha20poly1305`), the keys carry a
+        sending session drawn from os.urandom (hbd/wire/seal.py); a reload with
+        the same keys keeps it, so the counter never restarts within a session.
+        `screen` (authentication over the raw bytes) is what the media call for
+        every datagram before it may queue (hbd/transport/admission.py); its
+        refusals are counted here per reason (`dropped_auth_failed`, ...).
+        """
+        keys: AuthKeys = config.authkeys
+        if auth.is_aead(keys.signing_key.method):
+            previous = getattr(self, "authkeys", None)
+            if isinstance(previous, seal.SessionKeys) and previous.plain() == keys:
+                keys = previous
+            else:
+                keys = seal.SessionKeys.of(keys, seal.Sealer(os.urandom(seal.SESSION_BYTES)))
+        self.authkeys = keys
+
+        def screen(data: bytes) -> Screened | Rejected:
+            result = preauth.screen(data, keys)
+            if isinstance(result, Rejected):       # counted per reason, as decode's drops are
+                self.count(f"dropped_{result.reason.value}")
+            return result
+        self.screen: Callable[[bytes], Screened | Rejected] = screen
         self.fmt = "classic" if config.hacf.msgfmt == "classic" else "netstring"
         self.compression = CompressionPolicy.from_hacf(config.hacf)
 
@@ -121,9 +145,13 @@ class Runtime:
 
     # --- inputs from the edges ---------------------------------------------------
     def on_datagram(self, data: bytes, medium: str, source: tuple[str, int]) -> None:
+        """A datagram the media admitted (already authenticated when they screen):
+        decode it whole and hand the message to the core."""
         result = decode(data, self.authkeys)
         if isinstance(result, Accepted):
             self.count("packets_accepted")
+            if result.counter is not None:
+                self.count("packets_sealed")
             self.feed(PacketReceived(result.message, medium))
             return
         reason = result.reason.value

@@ -131,7 +131,8 @@ class Service:
 
     async def _open_edges(self, runtime: Runtime) -> None:
         hacf = self.config.hacf
-        self.media = Media(hacf.media, port=hacf.udpport, on_datagram=runtime.on_datagram)
+        self.media = Media(hacf.media, port=hacf.udpport, on_datagram=runtime.on_datagram,
+                           screen=lambda data: runtime.screen(data))   # follows reloads
         await self.media.open()
         addresses = [a for p in self.config.ping_nodes for a in p.addresses]
         if addresses:

@@ -16,6 +16,19 @@ longer than `max_datagram` is dropped (it is read into a buffer of
 runs from `loop.call_soon`, DELIVER_BURST datagrams at a time, so that a
 flood cannot starve the runtime's timer. Each drop is counted.
 
+With a `screen` (the runtime's: authentication over the raw bytes, see
+hbd/wire/preauth.py), each datagram is judged when it is read, before it can
+take a place in the queue: source address, known-before-unknown buckets,
+authentication, freshness (`admission.py`, one `LinkGate` per socket). Only
+admitted datagrams are queued, so a flood from the heartbeat LAN costs a
+read and a few dictionary look-ups per datagram and never displaces a peer's
+heartbeat in the queue. Each drop is counted under its verdict's name
+(`dropped_own`, `dropped_unknown_rate`, `dropped_unauthenticated`, ...);
+unauthenticated datagrams are logged at a limited rate. Without a `screen`
+(tests of the raw transport) every datagram is queued as before. Sockets ask
+for a large receive buffer (`udp.RCVBUF`), so that a burst is absorbed while
+the loop runs something else.
+
 `send()` never raises for network reasons: a failure is counted and logged,
 at most once per medium and cause every LOG_PERIOD seconds, with the number
 of lines held back since the previous one.
@@ -38,10 +51,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from hbd.logs import LogLimiter  # noqa: F401 - re-exported for ping.py and tests
-
 from hbd.config.model import Bcast, Mcast, Medium, Ucast, medium_name
-from hbd.transport import udp
+from hbd.logs import LogLimiter
+from hbd.transport import ifaddrs, udp
+from hbd.transport.admission import LinkGate, Policy, Screen, SourceRule, Verdict, judge
+from hbd.wire.errors import Rejected
 
 log = structlog.get_logger("hbd.transport")
 
@@ -49,8 +63,9 @@ READ_BURST = 64
 DELIVER_BURST = 64
 MAX_UDP_PAYLOAD = 65507
 SEND_COUNTERS = ("sent", "send_errors", "skipped_own")
+ADMISSION_COUNTERS = tuple(v.value for v in Verdict if v is not Verdict.ADMITTED)
 RECEIVE_COUNTERS = ("received", "delivered", "receive_errors", "dropped_oversize",
-                    "dropped_queue_full")
+                    "dropped_queue_full", *ADMISSION_COUNTERS)
 COUNTERS = SEND_COUNTERS + RECEIVE_COUNTERS
 
 OnDatagram = Callable[[bytes, str, tuple[str, int]], None]
@@ -77,6 +92,7 @@ class _Line:
     """One ha.cf medium line: where it sends, and its send counters."""
 
     label: str
+    medium: Medium
     targets: udp.Targets
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEND_COUNTERS, 0))
 
@@ -89,6 +105,7 @@ class _Channel:
     sock: socket.socket
     lines: list[_Line] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECEIVE_COUNTERS, 0))
+    gate: LinkGate | None = None
 
 
 class Media:
@@ -96,11 +113,14 @@ class Media:
 
     def __init__(self, media: Sequence[Medium], *, port: int, on_datagram: OnDatagram,
                  max_datagram: int = MAX_UDP_PAYLOAD, queue_limit: int = 1024,
-                 bind_address: str = "") -> None:
-        """`bind_address` is a hook for loopback tests only (several "nodes" on
-        127.0.0.x): bcast and ucast sockets bind to it instead of the wildcard
-        (mcast sockets bind to their group), and ucast counts it as this
-        node's only own address."""
+                 bind_address: str = "", screen: Screen | None = None,
+                 admission: Policy | None = None) -> None:
+        """`screen` authenticates a datagram without framing it (the runtime's
+        `screen`, hbd.wire.preauth); with it, datagrams are admitted per
+        `admission` (see the module docstring). `bind_address` is a hook for
+        loopback tests only (several "nodes" on 127.0.0.x): bcast and ucast
+        sockets bind to it instead of the wildcard (mcast sockets bind to their
+        group), and it is this node's only own address."""
         if not 1 <= max_datagram <= MAX_UDP_PAYLOAD:
             raise ValueError(f"max_datagram {max_datagram} must be 1..{MAX_UDP_PAYLOAD}")
         if queue_limit < 1:
@@ -111,6 +131,8 @@ class Media:
         self._max_datagram = max_datagram
         self._queue_limit = queue_limit
         self._bind_address = bind_address
+        self._screen = screen
+        self._policy = admission or Policy()
         self._limiter = LogLimiter(log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._channels: list[_Channel] = []
@@ -135,6 +157,9 @@ class Media:
             raise
         self._loop = loop
         self._channels = list(channels.values())
+        if self._screen is not None:
+            for channel in self._channels:
+                channel.gate = self._gate(channel)
         for channel in self._channels:
             loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
             for line in channel.lines:
@@ -153,7 +178,28 @@ class Media:
                 channels[key] = _Channel(medium_name(medium), sock)
         except udp.SetupError as exc:
             raise MediaError(f"{label}: {exc}") from None
-        channels[key].lines.append(_Line(label, targets))
+        channels[key].lines.append(_Line(label, medium, targets))
+
+    def _gate(self, channel: _Channel) -> LinkGate:
+        lines = [line.medium for line in channel.lines]
+        return LinkGate(channel.name, self._rule(lines), self._policy,
+                        refresh=lambda: self._rule(lines))
+
+    def _rule(self, lines: list[Medium]) -> SourceRule:
+        """Who may send to a socket carrying these ha.cf lines (re-read on demand)."""
+        found = ifaddrs.ipv4_addresses()
+        bound = ifaddrs.ip_to_int(self._bind_address) if self._bind_address else None
+        own = frozenset([bound] if bound is not None else [a.address for a in found])
+        if all(isinstance(m, Ucast) for m in lines):
+            peers = {ifaddrs.ip_to_int(m.peer) for m in lines if isinstance(m, Ucast)}
+            return SourceRule(own, peers=frozenset(p for p in peers if p is not None) - own)
+        if any(isinstance(m, Mcast) and m.ttl > 1 for m in lines):
+            return SourceRule(own)            # routed multicast: senders may be anywhere
+        iface = lines[0].iface
+        peers = [ifaddrs.ip_to_int(m.peer) for m in lines if isinstance(m, Ucast)]
+        return SourceRule(own, networks=tuple(
+            [(a.network, a.netmask) for a in found if a.iface == iface]
+            + [(p, 0xFFFFFFFF) for p in peers if p is not None]))   # a routed ucast peer
 
     async def close(self) -> None:
         """Close every socket; datagrams still queued are discarded."""
@@ -211,6 +257,8 @@ class Media:
             self._limiter.log("debug", "datagram dropped", medium=channel.name,
                               cause=f"longer than {self._max_datagram} bytes",
                               source=source[0])
+        elif channel.gate is not None and not self._admit(channel, channel.gate, data, source):
+            return
         elif len(self._queue) >= self._queue_limit:
             channel.counts["dropped_queue_full"] += 1
             self._limiter.log("warning", "datagram dropped", medium=channel.name,
@@ -218,6 +266,23 @@ class Media:
         else:
             self._queue.append((channel, data, source))
             self._schedule_drain()
+
+    def _admit(self, channel: _Channel, gate: LinkGate, data: bytes,
+               source: tuple[str, int]) -> bool:
+        """Judge a datagram before it may wait in the queue; count and log a drop."""
+        assert self._screen is not None and self._loop is not None
+        verdict, screened = judge(gate, self._screen, data, ifaddrs.ip_to_int(source[0]),
+                                  self._loop.time())
+        if verdict is Verdict.ADMITTED:
+            return True
+        channel.counts[verdict.value] += 1
+        if isinstance(screened, Rejected):
+            self._limiter.log("warning", "dropped a datagram", medium=channel.name,
+                              cause=screened.reason.value, source=source[0], detail=str(screened))
+        else:
+            self._limiter.log("debug", "datagram dropped", medium=channel.name,
+                              cause=verdict.value, source=source[0])
+        return False
 
     def _schedule_drain(self) -> None:
         if self._drain is None and not self._closed and self._loop is not None:

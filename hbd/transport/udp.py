@@ -8,7 +8,10 @@ broadcast up once per line, while a unicast datagram reaches only one of
 them. Each mcast line has its own socket, bound to (GROUP, PORT) on the
 interface, so it hears only its group. Every socket sets SO_REUSEADDR (so
 that the mcast line may use the udpport too) and IP_MULTICAST_ALL=0 (so that
-it hears only groups it joined itself).
+it hears only groups it joined itself). Each asks for a receive buffer of
+RCVBUF bytes (SO_RCVBUFFORCE as root, else SO_RCVBUF within the system's
+rmem_max), so that a flood arriving while the loop is busy elsewhere fills
+the kernel's buffer more slowly than a heartbeat interval.
 
 Where a line sends (`targets()`):
 
@@ -41,6 +44,8 @@ from dataclasses import dataclass
 
 from hbd.config.model import Bcast, Mcast, Medium, Ucast
 
+RCVBUF = 4 * 1024 * 1024          # bytes of datagrams the kernel may hold for us
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SIOCGIFADDR = 0x8915
 SIOCGIFBRDADDR = 0x8919
 SIOCGIFNETMASK = 0x891B
@@ -133,11 +138,19 @@ def bound_socket(iface: str, port: int, bind_address: str = "") -> socket.socket
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
         sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        _large_receive_buffer(sock)
         sock.bind((bind_address, port))
     except OSError as exc:
         sock.close()
         raise SetupError(describe(exc, port=port)) from None
     return sock
+
+
+def _large_receive_buffer(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+    except OSError:                      # not root: as much as rmem_max allows
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
 
 
 def _configure(sock: socket.socket, options: list[tuple[int, int, int | bytes]],

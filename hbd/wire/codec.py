@@ -20,16 +20,20 @@ wrapped whole (see compress.py). A message that cannot be sent raises
 `decode` never raises. In order:
 
 1. size cap, then the 4-byte magic;
-2. framing: netstring — walk the top-level items by their lengths only to
-   find the "%%%\\n" that ends the body, then the trailer netstring, which
-   must end the datagram; classic — cut lines, find the `auth` line;
-3. authentication (spec §4.5, 3.0.6 semantics):
+2. authentication BEFORE framing (preauth.py): the authenticator is found
+   and checked over the raw bytes, with constant Python work, so a datagram
+   that does not authenticate costs about as much as hashing it.
    netstring — the trailer must be present and parse as "<n> <hex>", n in
    0..15 and configured; the digest uses the METHOD of index n and the KEY of
    our own outbound index (the 3.0.6 quirk, see auth.trailer_secret); the
    inner `auth` field is ignored.
    classic — the `auth` field must be present, n configured, and the method
    and key of index n are computed over the classic text of the other lines;
+   sealed — hbd's AEAD (seal.py): the box must open with the key of its index;
+3. framing, after authentication: netstring — walk the top-level items by
+   their lengths, which must end exactly where the authenticated body ends;
+   classic — cut and check every line (the authenticated text must be the
+   text of the lines found);
 4. only then are values interpreted (strings, base64, structs, lists), and
    compressed parts inflated under a per-datagram budget.
 
@@ -42,20 +46,15 @@ the datagram byte for byte from them (tokens kept as received).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
-from hbd.config.model import AuthKey, AuthKeys
-from hbd.wire import auth, classic, compress, netstring
+from hbd.config.model import AuthKeys
+from hbd.wire import auth, classic, compress, netstring, preauth, seal
 from hbd.wire.compress import ALGORITHM_FIELD, COMPRESSED_FIELD, CompressionPolicy
-from hbd.wire.errors import EncodeError, RejectReason, Rejected, WireError
+from hbd.wire.errors import EncodeError, Rejected, RejectReason, WireError
 from hbd.wire.limits import DEFAULT_LIMITS, Budget, Limits
 from hbd.wire.message import Field, FieldType, Message, from_wire, to_wire
-
-
-class Encoding(str, enum.Enum):
-    NETSTRING = "netstring"
-    CLASSIC = "classic"
+from hbd.wire.preauth import Encoding
 
 
 @dataclass(frozen=True)
@@ -89,13 +88,21 @@ class Accepted(Inspected):
     message: Message                 # logical message (compressed parts expanded)
     authnum: int                     # the index that authenticated it
     compression: str | None = None   # algorithm, when anything was inflated
+    sealed: bytes | None = None      # sealed (AEAD): the datagram as received
+    session: bytes | None = None     # sealed: the sender's session (seal.py)
+    counter: int | None = None       # sealed: its per-session counter, for the replay window
+
+    def to_bytes(self) -> bytes:
+        if self.encoding is Encoding.SEALED and self.sealed is not None:
+            return self.sealed
+        return super().to_bytes()
 
 
 @dataclass
 class _Frame:
     encoding: Encoding
     data: bytes
-    body_end: int = 0                            # netstring
+    body_end: int = 0                            # netstring, sealed (plaintext)
     trailer: str | None = None                   # netstring
     lines: list[classic.Line] | None = None      # classic
     nul: bool = False                            # classic
@@ -104,19 +111,23 @@ class _Frame:
 # --- decoding -------------------------------------------------------------------
 
 def decode(data: bytes, authkeys: AuthKeys, *, limits: Limits = DEFAULT_LIMITS) -> Accepted | Rejected:
-    """Authenticate and parse one datagram. Never raises."""
+    """Authenticate, then parse, one datagram. Never raises."""
     try:
-        frame = _frame(bytes(data), limits)
-        authnum = _authenticate(frame, authkeys)
+        raw = bytes(data)
+        located = preauth.locate(raw, limits)
+        verified = preauth.authenticate(located, authkeys)
+        frame = _frame_verified(located, verified, limits)
         budget = Budget(limits)
         wire = _interpret(frame, budget)
         message, algorithm = _expand(wire, 0, budget)
+        sealed = frame.encoding is Encoding.SEALED
         return Accepted(wire=wire, encoding=frame.encoding, trailer=frame.trailer,
-                        nul=frame.nul, message=message, authnum=authnum,
-                        compression=algorithm)
+                        nul=frame.nul, message=message, authnum=verified.authnum,
+                        compression=algorithm, sealed=raw if sealed else None,
+                        session=verified.session, counter=verified.counter)
     except WireError as exc:
         return exc.rejected()
-    except Exception as exc:  # a decoder bug must not take the daemon down
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must not take the daemon down
         return Rejected(RejectReason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
@@ -128,11 +139,36 @@ def inspect(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Inspected | Reje
         return Inspected(wire=wire, encoding=frame.encoding, trailer=frame.trailer, nul=frame.nul)
     except WireError as exc:
         return exc.rejected()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - diagnostics never raise
         return Rejected(RejectReason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
+def _frame_verified(located: preauth.Located, verified: preauth.Verified,
+                    limits: Limits) -> _Frame:
+    """Frame an authenticated datagram; it must frame where `locate` said it ends."""
+    budget = Budget(limits)
+    data = located.data
+    if located.encoding is Encoding.SEALED:
+        body = verified.plaintext or b""
+        if not body.startswith(netstring.START):
+            raise WireError(RejectReason.MALFORMED, "sealed plaintext is not a netstring body")
+        end = netstring.body_end(body, len(netstring.START), limits, budget)
+        if end != len(body):
+            raise WireError(RejectReason.MALFORMED, "bytes after the '%%%' end marker")
+        return _Frame(Encoding.SEALED, body, body_end=end)
+    if located.encoding is Encoding.NETSTRING:
+        end = netstring.body_end(data, len(netstring.START), limits, budget)
+        if end != located.end:
+            raise WireError(RejectReason.MALFORMED, "the body does not end where its trailer starts")
+        return _Frame(Encoding.NETSTRING, data, body_end=end, trailer=located.token)
+    lines, end = classic.split(data, budget)
+    if end != located.end or classic.auth_text(lines) != located.covered:
+        raise WireError(RejectReason.MALFORMED, "lines do not match the authenticated text")
+    return _Frame(Encoding.CLASSIC, data, lines=lines, nul=located.nul)
+
+
 def _frame(data: bytes, limits: Limits) -> _Frame:
+    """Frame without authenticating (inspect): the trailer is optional here."""
     if len(data) > limits.max_datagram:
         raise WireError(RejectReason.TOO_LARGE, f"{len(data)} bytes (cap {limits.max_datagram})")
     budget = Budget(limits)
@@ -150,45 +186,13 @@ def _frame(data: bytes, limits: Limits) -> _Frame:
         if data[end:] not in (b"", b"\0"):
             raise WireError(RejectReason.MALFORMED, "bytes after the '<<<' end marker")
         return _Frame(Encoding.CLASSIC, data, lines=lines, nul=end < len(data))
+    if data.startswith(seal.MAGIC):
+        raise WireError(RejectReason.ENCRYPTED, "sealed (chacha20poly1305): only the key opens it")
     raise WireError(RejectReason.BAD_MAGIC, repr(data[:4]))
 
 
-def _authenticate(frame: _Frame, authkeys: AuthKeys) -> int:
-    if frame.encoding is Encoding.NETSTRING:
-        if frame.trailer is None:
-            raise WireError(RejectReason.NO_AUTH, "netstring message without auth trailer")
-        index, received, key = _token_key(frame.trailer, authkeys)
-        secret = auth.trailer_secret(authkeys, key)
-        covered = frame.data[:frame.body_end]
-        if not auth.verify_digest(key.method, secret, covered, received):
-            raise WireError(RejectReason.AUTH_FAILED, f"trailer does not match (index {index})")
-        return index
-    assert frame.lines is not None
-    token = next((ln.raw for ln in frame.lines
-                  if ln.name == b"auth" and ln.type is FieldType.STRING), None)
-    if token is None:
-        raise WireError(RejectReason.NO_AUTH, "classic message without auth field")
-    index, received, key = _token_key(from_wire(token), authkeys)
-    if not auth.verify(key, classic.auth_text(frame.lines), received):
-        raise WireError(RejectReason.AUTH_FAILED, f"auth field does not match (index {index})")
-    return index
-
-
-def _token_key(token: str, authkeys: AuthKeys) -> tuple[int, str, AuthKey]:
-    parsed = auth.parse_token(token)
-    if parsed is None:
-        raise WireError(RejectReason.BAD_AUTH, f"auth token {token[:40]!r} is not '<n> <hex>'")
-    index, received = parsed
-    if index > auth.MAX_INDEX:
-        raise WireError(RejectReason.BAD_AUTH_INDEX, f"auth index {index} outside 0..15")
-    key = authkeys.get(index)
-    if key is None:
-        raise WireError(RejectReason.UNKNOWN_AUTH_INDEX, f"auth index {index} not configured")
-    return index, received, key
-
-
 def _interpret(frame: _Frame, budget: Budget) -> Message:
-    if frame.encoding is Encoding.NETSTRING:
+    if frame.encoding in (Encoding.NETSTRING, Encoding.SEALED):
         return netstring.parse_body(frame.data[:frame.body_end], 0, budget)
     assert frame.lines is not None
     return classic.interpret(frame.lines, 0, budget)
@@ -233,7 +237,14 @@ def _inflate(algorithm: str | None, payload: bytes, depth: int, budget: Budget) 
 def encode(message: Message, authkeys: AuthKeys, *, fmt: str = "netstring",
            inner_auth: bool = True, compression: CompressionPolicy | None = None,
            nul: bool = False, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The datagram to send for `message`, signed with `auth N`. See module doc."""
+    """The datagram to send for `message`, signed with `auth N`. See module doc.
+
+    When `auth N` names an AEAD method, the message is sealed instead (seal.py):
+    `authkeys` must then be a `seal.SessionKeys` (it carries the sending
+    session), and `fmt`, `inner_auth` and `nul` do not apply.
+    """
+    if auth.is_aead(authkeys.signing_key.method):
+        return _seal(message, authkeys, compression, limits)
     encoding = Encoding(fmt)
     policy = compression or CompressionPolicy()
     msg = compress_fields(message, policy)
@@ -252,6 +263,28 @@ def encode(message: Message, authkeys: AuthKeys, *, fmt: str = "netstring",
     if len(data) > limits.max_datagram:
         raise EncodeError(f"message of {len(data)} bytes exceeds {limits.max_datagram} even compressed")
     return data
+
+
+def _seal(message: Message, authkeys: AuthKeys, compression: CompressionPolicy | None,
+          limits: Limits) -> bytes:
+    sealer = authkeys.sealer if isinstance(authkeys, seal.SessionKeys) else None
+    if sealer is None:
+        raise EncodeError(f"auth {authkeys.sign_index} seals messages: encode() needs "
+                          "seal.SessionKeys (authkeys with a sending session)")
+    policy = compression or CompressionPolicy()
+    msg = compress_fields(message, policy).without("auth")
+    body = netstring.serialize(msg)
+    overhead = seal.HEADER.size + seal.TAG_BYTES
+    if len(body) + overhead > limits.max_datagram or (
+            compression is not None and compression.traditional
+            and len(body) > compression.threshold_bytes):
+        packed = compress.compress(policy.algorithm, _payload(msg, policy))
+        body = netstring.serialize(Message((Field(COMPRESSED_FIELD, packed, FieldType.BINARY),
+                                            Field(ALGORITHM_FIELD, policy.algorithm))))
+    if len(body) + overhead > limits.max_datagram:
+        raise EncodeError(f"message of {len(body) + overhead} bytes exceeds {limits.max_datagram} "
+                          "even compressed")
+    return seal.seal(authkeys.signing_key, sealer.session, sealer.next_counter(), body)
 
 
 def sign_body(body: bytes, authkeys: AuthKeys) -> bytes:

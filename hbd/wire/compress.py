@@ -72,7 +72,7 @@ class CompressionPolicy:
         return self.threshold_kb * 1024
 
     @classmethod
-    def from_hacf(cls, hacf: Any) -> "CompressionPolicy":
+    def from_hacf(cls, hacf: Any) -> CompressionPolicy:
         """From a `hbd.config.model.HaCf` (duck-typed to keep wire/ free of config logic)."""
         return cls(algorithm=hacf.compression, threshold_kb=hacf.compression_threshold,
                    traditional=hacf.traditional_compression, msgfmt=hacf.msgfmt)

@@ -36,6 +36,7 @@ class RejectReason(enum.Enum):
     UNSUPPORTED_COMPRESSION = "unsupported_compression"
     DECOMPRESS_FAILED = "decompress_failed"
     DECOMPRESSED_TOO_LARGE = "decompressed_too_large"
+    ENCRYPTED = "encrypted"                  # sealed (AEAD): inspect() cannot look inside
     INTERNAL = "internal"                    # a decoder bug, caught at the boundary
 
 

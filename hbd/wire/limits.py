@@ -15,6 +15,11 @@ Rules:
   total number of things a datagram can make the decoder allocate.
 * `max_decompressed` is one budget for the whole datagram, shared by all of
   its compressed fields (and a traditional-compression envelope).
+* Before authentication far less is allowed (preauth.py): no field is built,
+  the trailer is looked for only in the last `max_token` + 8 bytes, and a
+  classic datagram may have at most `preauth_lines` lines (v1 messages have
+  about 15; 3.0.6 itself sends netstring only). The post-authentication caps
+  above apply to what the key holder sent.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ class Limits:
     max_value: int = MAXMSG
     max_depth: int = 16
     max_decompressed: int = 2 * 1024 * 1024
-    max_token: int = 128          # "<n> <hex>" (sha1: 43 bytes)
+    max_token: int = 128          # "<n> <hex>" (sha1: 43 bytes, sha256: 67)
+    preauth_lines: int = 256      # classic lines looked at before authentication
 
     def __post_init__(self) -> None:
         for name in ("max_datagram", "max_fields", "max_name", "max_value",
-                     "max_depth", "max_decompressed", "max_token"):
+                     "max_depth", "max_decompressed", "max_token", "preauth_lines"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
 

@@ -13,8 +13,9 @@ tuples of `str`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Union
+from typing import Union
 
 WIRE_ENCODING = "utf-8"
 WIRE_ERRORS = "surrogateescape"
@@ -53,7 +54,7 @@ class Message:
 
     # --- construction --------------------------------------------------------
     @classmethod
-    def of(cls, *pairs: tuple[str, Value], **named: Value) -> "Message":
+    def of(cls, *pairs: tuple[str, Value], **named: Value) -> Message:
         """Build from (name, value) pairs then keyword fields, in that order.
 
         The type is inferred: bytes -> BINARY, Message -> STRUCT,
@@ -99,7 +100,7 @@ class Message:
         return [f.name for f in self.fields]
 
     # --- editing (returns new messages) -----------------------------------------
-    def with_field(self, name: str, value: Value, type: FieldType | None = None) -> "Message":
+    def with_field(self, name: str, value: Value, type: FieldType | None = None) -> Message:
         """Replace the first field called `name` in place, or append it."""
         new = _infer(name, value) if type is None else Field(name, value, type)
         out = list(self.fields)
@@ -110,13 +111,13 @@ class Message:
         out.append(new)
         return Message(tuple(out))
 
-    def with_fields(self, items: Iterable[tuple[str, Value]]) -> "Message":
+    def with_fields(self, items: Iterable[tuple[str, Value]]) -> Message:
         msg = self
         for name, value in items:
             msg = msg.with_field(name, value)
         return msg
 
-    def without(self, name: str) -> "Message":
+    def without(self, name: str) -> Message:
         return Message(tuple(f for f in self.fields if f.name != name))
 
     def as_dict(self) -> dict[str, Value]:

@@ -17,10 +17,13 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hbd.config.model import Bcast, Mcast, Ucast
+from hbd.config.model import AuthKeys, Bcast, Mcast, Ucast
 from hbd.transport import media as media_mod
+from hbd.transport.admission import Policy
 from hbd.transport.media import LogLimiter, Media, MediaError
 from hbd.transport.ping import Pinger, checksum, echo_request, parse_echo_reply
+from hbd.wire import Message, encode
+from hbd.wire.preauth import screen
 from tests.waiting import until
 
 A, B = "127.0.0.1", "127.0.0.2"
@@ -177,6 +180,82 @@ def test_log_limiter_one_line_per_period_with_suppressed_count():
 def test_medium_label_is_the_hacf_line():
     assert media_mod.medium_label(Mcast("eth2", "225.0.0.1", 694, 1, True)) == \
         "mcast eth2 225.0.0.1 694 1 1"
+
+
+# --- admission: what reaches the queue when the media screen datagrams ----------------
+
+KEY = AuthKeys.single("sha1", "lab-key")
+
+
+def signed(seq: int, src: str = "a") -> bytes:
+    return encode(Message.of(("t", "status"), ("src", src), ("seq", f"{seq:x}"), ("hg", "1")), KEY)
+
+
+async def screened_b(port: int, **kwargs) -> Node:
+    node = Node(B, port, screen=lambda data: screen(data, KEY), **kwargs)
+    await node.media.open()
+    return node
+
+
+async def test_unauthenticated_flood_never_takes_a_queue_place():
+    port = free_port()
+    b = await screened_b(port, queue_limit=5)
+    try:
+        b.flood(port, [signed(1)])
+        await until(lambda: len(b.got) == 1)                 # a is known on lo from now on
+        forged = encode(Message.of(("t", "status"), ("src", "a"), ("seq", "2")),
+                        AuthKeys.single("sha1", "guess"))
+        b.flood(port, [forged] * 300 + [b"###\n" + b"9" * 900] * 100 + [signed(2)])
+        await until(lambda: b.media.counters()["received"] == 402)
+        await until(lambda: len(b.got) == 2)
+        counts = b.media.counters()
+        assert [d[0] for d in b.got] == [signed(1), signed(2)]
+        assert counts["dropped_unauthenticated"] == 400 and counts["dropped_queue_full"] == 0
+    finally:
+        await b.media.close()
+
+
+async def test_replayed_datagrams_are_dropped_before_the_queue():
+    port = free_port()
+    b = await screened_b(port)
+    try:
+        b.flood(port, [signed(1), signed(2)] + [signed(1)] * 50 + [signed(3)])
+        await until(lambda: b.media.counters()["received"] == 53)
+        await until(lambda: len(b.got) == 3)
+        assert [d[0] for d in b.got] == [signed(1), signed(2), signed(3)]
+        assert b.media.counters()["dropped_duplicate"] == 50
+    finally:
+        await b.media.close()
+
+
+async def test_ucast_socket_hears_only_configured_peers_and_never_itself():
+    port = free_port()
+    b = await screened_b(port)
+    try:
+        b.flood(port, [signed(1)], source="127.0.0.3")         # not in any ucast line
+        b.flood(port, [signed(2)], source=B)                   # our own address
+        b.flood(port, [signed(3)], source=A)
+        await until(lambda: b.media.counters()["received"] == 3)
+        await until(lambda: len(b.got) == 1)
+        counts = b.media.counters()
+        assert b.got[0][0] == signed(3)
+        assert counts["dropped_foreign_source"] == 1 and counts["dropped_own"] == 1
+    finally:
+        await b.media.close()
+
+
+async def test_unknown_source_is_limited_until_it_authenticates():
+    port = free_port()
+    policy = Policy(source_rate=0.01, source_burst=3)
+    b = await screened_b(port, admission=policy)
+    try:
+        b.flood(port, [b"junk"] * 10)
+        await until(lambda: b.media.counters()["received"] == 10)
+        counts = b.media.counters()
+        assert counts["dropped_unauthenticated"] == 3 and counts["dropped_unknown_rate"] == 7
+        assert b.got == []
+    finally:
+        await b.media.close()
 
 
 # --- ping ------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hbd.config.authkeys import HbdMethod
+from hbd.config.model import AuthMethod as AuthMethod
 from hbd.config.model import AuthKey, AuthKeys
 from hbd.transport.admission import LinkGate, Policy, SourceRule, Verdict, judge
 from hbd.transport.ifaddrs import ip_to_int
@@ -60,9 +60,9 @@ PROCESS: Callable[[Message], None] = process
 
 SHA1 = AuthKeys.single("sha1", "bench-cluster-key")
 WRONG = AuthKeys.single("sha1", "a-guessed-key")
-SHA256 = AuthKeys(1, (AuthKey(1, HbdMethod.SHA256, b"bench-cluster-key"),))  # type: ignore[arg-type]
-AEAD = AuthKeys(1, (AuthKey(1, HbdMethod.CHACHA20POLY1305, b"bench-cluster-key"),))  # type: ignore[arg-type]
-AEAD_WRONG = AuthKeys(1, (AuthKey(1, HbdMethod.CHACHA20POLY1305, b"guessed"),))  # type: ignore[arg-type]
+SHA256 = AuthKeys(1, (AuthKey(1, AuthMethod.SHA256, b"bench-cluster-key"),))  # type: ignore[arg-type]
+AEAD = AuthKeys(1, (AuthKey(1, AuthMethod.CHACHA20POLY1305, b"bench-cluster-key"),))  # type: ignore[arg-type]
+AEAD_WRONG = AuthKeys(1, (AuthKey(1, AuthMethod.CHACHA20POLY1305, b"guessed"),))  # type: ignore[arg-type]
 CRC = AuthKeys.single("crc")
 NET = (ip_to_int("10.160.100.0") or 0, 0xFFFFFF00)
 ME, PEER, STRANGER = (ip_to_int(f"10.160.100.{n}") or 0 for n in (31, 30, 66))

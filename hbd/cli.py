@@ -129,6 +129,10 @@ def show_hbstatus(data: dict[str, Any], args: argparse.Namespace) -> Shown:
     return ["hbd is running on this machine."], 0
 
 
+def show_metrics(data: dict[str, Any], args: argparse.Namespace) -> Shown:
+    return [str(data["text"]).rstrip("\n")], 0
+
+
 def show_change(data: Any, args: argparse.Namespace) -> Shown:
     if isinstance(data, dict) and data.get("message"):
         return [str(data["message"])], 0
@@ -158,6 +162,8 @@ VERBS: dict[str, Verb] = {
     "rscstatus": Verb("print what this node holds: none, local, foreign, all or transition",
                       show_rscstatus),
     "hbstatus": Verb("say whether hbd is running on this machine (exit 3 if not)", show_hbstatus),
+    "metrics": Verb("print the metrics in Prometheus text format (as the endpoint)",
+                    show_metrics),
     "standby": Verb("give groups away to the other node (hb_standby)", show_change, change=True),
     "takeover": Verb("take groups over from the other node (hb_takeover)", show_change,
                      change=True),

@@ -83,7 +83,8 @@ def run_daemon(options: DaemonOptions) -> int:
     for complaint in logs.configure(logfile=config.hacf.logfile,
                                     debugfile=config.hacf.debugfile,
                                     logfacility=config.hacf.logfacility,
-                                    debug=config.hacf.debug > 0):
+                                    debug=config.hacf.debug > 0,
+                                    logformat=config.hbd.logformat):
         log.warning(complaint)
     for problem in problems:
         log.warning(str(problem))

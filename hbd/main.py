@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from hbd import daemon, options
+from hbd import __version__, daemon, options
 
 COMMANDS = {
     "check-config": ("hbd.commands.check_config",
@@ -29,7 +29,10 @@ COMMANDS = {
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with `only`, sub-commands other than `only` are
     listed but their modules are not imported (the daemon stays small in memory)."""
-    parser = argparse.ArgumentParser(prog="hbd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hbd", description="A heartbeat-compatible high-availability cluster daemon: "
+        "run it, or one of its operator tools.")
+    parser.add_argument("--version", action="version", version=f"hbd {__version__}")
     options.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():

@@ -33,7 +33,8 @@ from hbd.config.model import AuthKeys, ClusterConfig, ResourceGroup
 from hbd.core.actions import (Action, Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
                               SaveGeneration, SavePeerGenerations, Send, ShutdownComplete)
 from hbd.core.cluster import Cluster
-from hbd.core.events import Event, FenceFinished, PacketReceived, ProbeFinished, TimerFired
+from hbd.core.events import (Event, FenceFinished, PacketReceived, ProbeFinished,
+                             ResourceOpFinished, TimerFired)
 from hbd.core.status import ClusterStatus
 from hbd.wire import auth, preauth, seal
 from hbd.wire.codec import Accepted, decode, encode
@@ -76,6 +77,9 @@ class Runtime:
         self.save_peers = save_peers
         self.pet = pet                  # the watchdog: petted from the core's timer path
         self.probe_wait = probe_wait
+        self.on_notice: Callable[[Notice], object] | None = None      # hooks, metrics
+        self.on_op_finished: Callable[[str, str, float, bool], object] | None = None
+        self._op_started: dict[int, tuple[str, str, float]] = {}    # op_id -> (group, op, t0)
         self.finished: asyncio.Future = self.loop.create_future()
         self.counters: dict[str, int] = {}
         self.log = logs.get("hbd.runtime").bind(node=cluster.me)
@@ -118,6 +122,11 @@ class Runtime:
         if self.finished.done():
             return
         stamp = self.loop.time() if now is None else now
+        if isinstance(event, ResourceOpFinished):
+            started = self._op_started.pop(event.op_id, None)
+            if started is not None and self.on_op_finished is not None:
+                group, op, t0 = started
+                self.on_op_finished(group, op, stamp - t0, event.ok)
         try:
             actions = self.cluster.handle(event, now=stamp)
             for action in actions:
@@ -193,6 +202,8 @@ class Runtime:
             case RunResourceOp():
                 self.log.info("resource operation", group=action.group, op=action.op.value,
                               resource=action.resource.spec)
+                self._op_started[action.op_id] = (action.group, action.op.value,
+                                                  self.loop.time())
                 self.executor.submit(action)
             case Fence():
                 self.log.warning("STONITH", target=action.node)
@@ -256,6 +267,8 @@ class Runtime:
             if line != self._last_status_line:
                 self._last_status_line = line
                 self.on_status(line)
+        if self.on_notice is not None:
+            self.on_notice(notice)
 
 
 def status_line(status: ClusterStatus) -> str:

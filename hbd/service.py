@@ -38,12 +38,14 @@ from hbd.config.model import ClusterConfig, Problem
 from hbd.control import (Authorizer, ControlServer, Request, RequestFailed, SocketInUse,
                          respond, socket_path)
 from hbd.core import groups as grp
-from hbd.core.actions import FenceSelf
+from hbd.core.actions import FenceSelf, Notice
 from hbd.core.cluster import Cluster
 from hbd.core.events import (AdminRequested, CarrierChanged, LoadSampled, PingReplied,
                              ShutdownRequested, Started)
 from hbd.core.policy import Policy
 from hbd.core.status import ClusterStatus
+from hbd.metrics import Metrics, MetricsServer
+from hbd.notify import Hooks
 from hbd.options import DaemonOptions
 from hbd.resources.carrier import CarrierWatch
 from hbd.resources.executor import Executor
@@ -116,6 +118,11 @@ class Service:
         self.control: ControlServer | None = None
         self.runtime: Runtime | None = None
         self.fencer: Fencer | None = None
+        self.hooks = Hooks([n.argv for n in config.hbd.notify], node=config.node_name,
+                           timeout=config.hbd.notify_timeout)
+        self.metrics = Metrics(config.node_name, status=self.cluster_status,
+                               counters=self.daemon_info)
+        self.metrics_server: MetricsServer | None = None
         self.tasks: list[asyncio.Task[Any]] = []
 
     # --- start-up -----------------------------------------------------------------------
@@ -151,6 +158,11 @@ class Service:
         self.control = ControlServer(socket_path(self.options.run_dir),
                                      self._answer, authorizer=authorizer)
         await self.control.start()
+        self.hooks.start()
+        if self.config.hbd.metrics is not None:
+            self.metrics_server = MetricsServer.for_endpoint(self.metrics,
+                                                             self.config.hbd.metrics)
+            await self.metrics_server.start()
 
     def _open_watchdog(self) -> None:
         device = self.config.hacf.watchdog
@@ -189,6 +201,8 @@ class Service:
                           save_peers=self.state.save_peer_generations,
                           pet=self.watchdog.pet if self.watchdog else None,
                           probe_wait=self.config.hbd.arp_probe_wait)
+        runtime.on_notice = self._on_notice
+        runtime.on_op_finished = self.metrics.on_op_finished
         self.runtime = runtime
         try:
             await self._open_edges(runtime)
@@ -220,6 +234,9 @@ class Service:
             task.cancel()
         if self.runtime:
             self.runtime.close()
+        await self.hooks.close(drain=5.0)        # a last group_lost still runs
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
         await executor.close()
         for edge in (self.control, self.pinger, self.media, self.carrier):
             if edge is not None:
@@ -237,6 +254,10 @@ class Service:
         if self.watchdog is not None and clean:
             self.watchdog.close()          # the magic close: only a clean stop disarms it
         await self.identity.close()
+
+    def _on_notice(self, notice: Notice) -> None:
+        self.hooks.on_notice(notice)
+        self.metrics.on_notice(notice)
 
     # --- the shell's side of actions that are not resource operations ---------------------------
     def _fence_self(self, action: FenceSelf) -> None:
@@ -296,14 +317,15 @@ class Service:
                    if f.name not in live and getattr(old.hacf, f.name) != getattr(new.hacf, f.name)]
         if old.groups != new.groups:
             pending.append("haresources")
-        if old.hbd != new.hbd:
+        if dataclasses.replace(old.hbd, logformat=new.hbd.logformat, source=new.hbd.source,
+                               lines=new.hbd.lines) != new.hbd:
             pending.append("hbd.cf")
         if pending:
             self.log.warning("reload: these changes need a restart (systemctl restart hbd); "
                              "running on with the old values", changed=", ".join(pending))
         for problem in logs.configure(logfile=new.hacf.logfile, debugfile=new.hacf.debugfile,
                                       logfacility=new.hacf.logfacility,
-                                      debug=new.hacf.debug > 0):
+                                      debug=new.hacf.debug > 0, logformat=new.hbd.logformat):
             self.log.warning(problem)
         if self.runtime is not None:
             self.runtime.apply_config(new)          # authkeys, msgfmt, compression
@@ -311,6 +333,8 @@ class Service:
                    and getattr(old.hacf, name) != getattr(new.hacf, name)]
         if new.authkeys != old.authkeys:
             applied.append("authkeys")
+        if new.hbd.logformat != old.hbd.logformat:
+            applied.append("logformat")
         self.log.info("configuration reloaded", applied=", ".join(applied) or "nothing new")
 
     # --- hbctl ---------------------------------------------------------------------------------
@@ -323,6 +347,9 @@ class Service:
 
     def cluster_config(self) -> ClusterConfig:
         return self.config
+
+    def metrics_text(self) -> str:
+        return self.metrics.text()
 
     def request_admin(self, event: AdminRequested) -> None:
         if self.runtime is None:
@@ -340,6 +367,7 @@ class Service:
             info["runtime"] = dict(self.runtime.counters)
         if self.control:
             info["control"] = self.control.counters()
+        info["notify"] = dict(self.hooks.counters)
         if self.watchdog is not None:
             info["watchdog"] = {"device": self.watchdog.device, "pets": self.watchdog.pets,
                                 "missed": self.watchdog.missed, "error": self.watchdog.error}

@@ -40,10 +40,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import socket
 from typing import Any
 
 from hbd.config.agents import DEFAULT_OCF_ROOT, AgentDirs
+from hbd.config.authkeys import explain
 from hbd.config.load import (DEFAULT_CONFIG_DIR, DEFAULT_INIT_DIR, LoadOptions, load_cluster,
                              local_node_name, script_paths)
 from hbd.config.model import ClusterConfig, Problem, Severity
@@ -156,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print()
     if config is not None and not errors:
+        for line in explain(config.authkeys):    # what each method protects against
+            print(f"{os.path.join(options.config_dir, 'authkeys')}: note: {line}")
         print(format_summary(config, script_paths(config.groups, options.agent_dirs)))
         print()
     verdict = "configuration refused" if errors else "configuration OK"

@@ -47,7 +47,7 @@ from hbd.wire import Accepted, FieldType, Message, Rejected, decode, inspect
 
 PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-HEARTBEAT_MAGICS = (b"###\n", b">>>\n")
+HEARTBEAT_MAGICS = (b"###\n", b">>>\n", b"@@@\n")   # netstring, classic, hbd sealed
 # IPv4 fragments waiting for their siblings: (src, dst, id, proto) -> [(offset, bytes, more)]
 Fragments = dict[tuple[bytes, bytes, int, int], list[tuple[int, bytes, bool]]]
 

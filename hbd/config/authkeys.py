@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import cast
 
 from hbd.config.lexer import physical_lines, suggest, words
 from hbd.config.model import AuthKey, AuthKeys, AuthMethod, Problem, Severity
@@ -55,20 +54,9 @@ MAX_KEY_LEN = 1024
 EXAMPLE_KEY_PREFIX = "CHANGE-ME"
 
 
-class HbdMethod(enum.Enum):
-    """hbd-only authkeys methods (all-hbd clusters: heartbeat 3.0.6 refuses them).
-
-    They belong next to heartbeat's in `model.AuthMethod`; until they move
-    there (docs/handoff/wire.md) an `AuthKey.method` may hold either Enum.
-    Everything reads methods by their word (`.value`).
-    """
-
-    SHA256 = "sha256"
-    CHACHA20POLY1305 = "chacha20poly1305"
-
-
-Method = AuthMethod | HbdMethod
-METHODS: dict[str, Method] = {**{m.value: m for m in AuthMethod}, **{m.value: m for m in HbdMethod}}
+HBD_METHODS = (AuthMethod.SHA256, AuthMethod.CHACHA20POLY1305)   # all-hbd clusters only
+Method = AuthMethod
+METHODS: dict[str, Method] = {m.value: m for m in AuthMethod}
 KEYLESS = ("crc",)
 
 PROTECTS = {
@@ -156,14 +144,14 @@ class _Reader:
             self.report(number, f"key {index} is longer than {MAX_KEY_LEN} characters; use a shorter one")
             return None
         self.check_secret(number, index, secret, rest[1:])
-        return AuthKey(index, cast(AuthMethod, method), secret.encode("utf-8"))
+        return AuthKey(index, method, secret.encode("utf-8"))
 
     def keyless(self, number: int, index: int, method: Method, rest: list[str]) -> AuthKey | None:
         if rest and not rest[0].startswith("#"):
             self.report(number, f"crc does not use a key: write '{index} crc', or use "
                         f"'{index} sha1 {rest[0]}' to authenticate packets")
             return None
-        return AuthKey(index, cast(AuthMethod, method), b"")
+        return AuthKey(index, method, b"")
 
     def check_secret(self, number: int, index: int, secret: str, ignored: list[str]) -> None:
         """Heartbeat's reading of the key, said aloud where it surprises."""
@@ -218,7 +206,7 @@ class _Reader:
 
     def note_hbd_methods(self) -> None:
         for index, key in sorted(self.keys.items()):
-            if isinstance(key.method, HbdMethod):
+            if key.method in HBD_METHODS:
                 self.report(self.key_lines[index], (
                     f"{key.method.value} is an hbd method: heartbeat 3.0.6 refuses this file "
                     "('Invalid authtype') and cannot read these packets; use it only when "

@@ -215,6 +215,8 @@ class AuthMethod(enum.Enum):
     CRC = "crc"
     MD5 = "md5"
     SHA1 = "sha1"
+    SHA256 = "sha256"                       # hbd only (heartbeat 3.0.6 refuses it)
+    CHACHA20POLY1305 = "chacha20poly1305"   # hbd only: encrypted too (hbd/wire/seal.py)
 
 
 @dataclass(frozen=True)

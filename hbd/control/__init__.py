@@ -20,7 +20,7 @@ from hbd.control.auth import (CHANGE_CLIENTS, READ_CLIENTS, Accounts, Authorizer
                               NameCache, Peer, Rights)
 from hbd.control.client import request, request_sync
 from hbd.control.protocol import (BAD_REQUEST, CHANGE_VERBS, DEFAULT_RUN_DIR, DOC_VERBS, FAILED,
-                                  HEARTBEAT_VERBS, INTERNAL, MAX_DEPTH, MAX_REQUEST,
+                                  HEARTBEAT_VERBS, INTERNAL, MAX_DEPTH, MAX_REQUEST, METRICS_VERBS,
                                   MAX_RESPONSE, NOT_AUTHORISED, READ_VERBS, SOCKET_NAME, VERBS,
                                   BadRequest, ControlError, ControlTimeout, NotAuthorised,
                                   NotRunning, PermissionDenied, Request, RequestFailed, TooDeep,
@@ -37,6 +37,7 @@ __all__ = [
                               "DOC_VERBS",
                               "FAILED",
                               "HEARTBEAT_VERBS",
+                              "METRICS_VERBS",
                               "INTERNAL",
                               "MAX_CLIENTS",
                               "MAX_DEPTH",

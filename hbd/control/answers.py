@@ -41,6 +41,9 @@ class ControlHandler(Protocol):
     def cluster_config(self) -> ClusterConfig:
         """The configuration the core runs with (heartbeat's node order, media, parameters)."""
 
+    def metrics_text(self) -> str:
+        """The metrics in Prometheus text format (as the endpoint serves them)."""
+
 
 def query(request: Request, document: Mapping[str, Any],
           config: ClusterConfig | None = None) -> Any:
@@ -93,6 +96,8 @@ def respond(request: Request, handler: ControlHandler) -> Any:
     status = handler.cluster_status()
     if status is None:
         raise RequestFailed("hbd is still starting: try again in a moment")
+    if request.verb == "metrics":
+        return {"text": handler.metrics_text()}
     extra = {"version": __version__, **handler.daemon_info()}
     result = answer(request, status, extra=extra, config=handler.cluster_config())
     if not isinstance(result, AdminRequested):

@@ -29,7 +29,8 @@ MAX_RESPONSE = 16 * 1024 * 1024     # what a client accepts
 DOC_VERBS = ("status", "nodes", "resources", "node-status", "links", "link-status",
              "rscstatus", "hbstatus")
 HEARTBEAT_VERBS = ("heartbeat-nodes", "parameter")
-READ_VERBS = DOC_VERBS + HEARTBEAT_VERBS
+METRICS_VERBS = ("metrics",)
+READ_VERBS = DOC_VERBS + HEARTBEAT_VERBS + METRICS_VERBS
 CHANGE_VERBS = ("standby", "takeover")
 VERBS = READ_VERBS + CHANGE_VERBS
 

@@ -474,7 +474,8 @@ def test_answer_gives_events_for_changes_and_data_for_reads():
 def test_every_read_verb_has_an_answer_in_the_document():
     from hbd.statusdoc import READ_ANSWERS
     assert tuple(READ_ANSWERS) == control.DOC_VERBS
-    assert set(control.READ_VERBS) == set(control.DOC_VERBS) | set(control.HEARTBEAT_VERBS)
+    assert set(control.READ_VERBS) == (set(control.DOC_VERBS) | set(control.HEARTBEAT_VERBS)
+                                       | set(control.METRICS_VERBS))
 
 
 class FakeHandler:

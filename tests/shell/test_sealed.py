@@ -9,14 +9,14 @@ the session (a counter never restarts within a session).
 
 from __future__ import annotations
 
-from hbd.config.authkeys import HbdMethod
+from hbd.config.model import AuthMethod as AuthMethod
 from hbd.config.model import AuthKey, AuthKeys
 from hbd.core.events import Started
 from hbd.wire import Accepted, decode, seal
 from tests.shell.test_runtime import make_pair, statuses
 from tests.waiting import until
 
-AEAD = AuthKeys(1, (AuthKey(1, HbdMethod.CHACHA20POLY1305, b"all-hbd-cluster"),))  # type: ignore[arg-type]
+AEAD = AuthKeys(1, (AuthKey(1, AuthMethod.CHACHA20POLY1305, b"all-hbd-cluster"),))  # type: ignore[arg-type]
 
 
 async def test_sealed_cluster_joins_and_its_datagrams_are_encrypted():

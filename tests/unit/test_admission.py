@@ -184,10 +184,10 @@ def test_claimed_reads_unauthenticated_headers() -> None:
 
 
 def test_sealed_replays_are_judged_by_session_and_counter() -> None:
-    from hbd.config.authkeys import HbdMethod
+    from hbd.config.model import AuthMethod
     from hbd.config.model import AuthKey
     from hbd.wire import seal
-    keys = AuthKeys(1, (AuthKey(1, HbdMethod.CHACHA20POLY1305, b"k"),))  # type: ignore[arg-type]
+    keys = AuthKeys(1, (AuthKey(1, AuthMethod.CHACHA20POLY1305, b"k"),))  # type: ignore[arg-type]
     sender = seal.SessionKeys.of(keys, seal.Sealer(bytes(16)))
     sent = [encode(Message.of(("t", "NS_ackmsg"), ("src", "node1")), sender) for _ in range(40)]
     g = gate(stale_rate=0.001, stale_burst=1, window=16)

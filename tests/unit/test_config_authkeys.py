@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hbd.config.authkeys import HbdMethod, explain, parse_authkeys
+from hbd.config.authkeys import explain, parse_authkeys
 from hbd.config.model import AuthKey, AuthMethod, Severity
 
 
@@ -133,7 +133,7 @@ def test_shipped_example_key_is_flagged() -> None:
 @pytest.mark.parametrize("method", ["sha256", "chacha20poly1305"])
 def test_hbd_methods_parse_with_a_note(method: str) -> None:
     keys, problems = parse_authkeys(f"auth 1\n1 {method} a-long-secret\n2 sha1 other\n", "authkeys")
-    assert keys is not None and keys.signing_key.method is HbdMethod(method)
+    assert keys is not None and keys.signing_key.method is AuthMethod(method)
     assert keys.signing_key.method.value == method and keys.authenticated
     assert [(p.line, p.severity) for p in problems] == [(2, Severity.NOTE)]
     assert "every node runs hbd" in problems[0].message

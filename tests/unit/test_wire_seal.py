@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hbd.config.authkeys import HbdMethod
 from hbd.config.model import AuthKey, AuthKeys, AuthMethod
 from hbd.wire import (
     Accepted,
@@ -24,13 +23,13 @@ from hbd.wire.preauth import Screened, screen
 SESSION = bytes(range(16))
 
 
-def keys(method: HbdMethod | AuthMethod, secret: bytes = b"cluster-secret", index: int = 3,
+def keys(method: AuthMethod | AuthMethod, secret: bytes = b"cluster-secret", index: int = 3,
          extra: tuple[AuthKey, ...] = ()) -> AuthKeys:
     return AuthKeys(index, (AuthKey(index, method, secret),) + extra)  # type: ignore[arg-type]
 
 
-AEAD = keys(HbdMethod.CHACHA20POLY1305)
-SHA256 = keys(HbdMethod.SHA256)
+AEAD = keys(AuthMethod.CHACHA20POLY1305)
+SHA256 = keys(AuthMethod.SHA256)
 
 
 def sending(base: AuthKeys = AEAD, session: bytes = SESSION) -> seal.SessionKeys:
@@ -50,7 +49,7 @@ def test_sha256_round_trip(fmt: str) -> None:
     result = decode(data, SHA256)
     assert isinstance(result, Accepted) and result.authnum == 3
     assert result.message.without("auth") == status() and result.to_bytes() == data
-    assert decode(data, keys(HbdMethod.SHA256, b"other")).reason is RejectReason.AUTH_FAILED
+    assert decode(data, keys(AuthMethod.SHA256, b"other")).reason is RejectReason.AUTH_FAILED
 
 
 def test_sha256_token_is_hmac_sha256() -> None:
@@ -62,9 +61,9 @@ def test_sha256_token_is_hmac_sha256() -> None:
 
 def test_sha256_trailer_uses_its_own_index_key_for_rotation() -> None:
     """Unlike 3.0.6's quirk (own signing key), hbd's methods check each index with its key."""
-    old_and_new = AuthKeys(2, (AuthKey(1, HbdMethod.SHA256, b"old"),        # type: ignore[arg-type]
-                               AuthKey(2, HbdMethod.SHA256, b"new")))       # type: ignore[arg-type]
-    from_old_node = encode(status(), keys(HbdMethod.SHA256, b"old", index=1))
+    old_and_new = AuthKeys(2, (AuthKey(1, AuthMethod.SHA256, b"old"),        # type: ignore[arg-type]
+                               AuthKey(2, AuthMethod.SHA256, b"new")))       # type: ignore[arg-type]
+    from_old_node = encode(status(), keys(AuthMethod.SHA256, b"old", index=1))
     assert isinstance(decode(from_old_node, old_and_new), Accepted)
 
 
@@ -108,8 +107,8 @@ def test_tampered_sealed_datagram_is_refused(change) -> None:
 
 def test_sealed_refusals() -> None:
     data = encode(status(), sending())
-    assert decode(data, keys(HbdMethod.CHACHA20POLY1305, b"wrong")).reason is RejectReason.AUTH_FAILED
-    assert decode(data, keys(HbdMethod.CHACHA20POLY1305, index=4)).reason is \
+    assert decode(data, keys(AuthMethod.CHACHA20POLY1305, b"wrong")).reason is RejectReason.AUTH_FAILED
+    assert decode(data, keys(AuthMethod.CHACHA20POLY1305, index=4)).reason is \
         RejectReason.UNKNOWN_AUTH_INDEX
     assert decode(data, keys(AuthMethod.SHA1)).reason is RejectReason.AUTH_FAILED
     assert decode(data[:30], AEAD).reason is RejectReason.TRUNCATED

@@ -42,7 +42,6 @@ the file.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from hbd.config.lexer import physical_lines, suggest, words

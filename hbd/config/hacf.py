@@ -235,7 +235,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
 # warning, so that nothing is silently dropped. Remove a name once the daemon
 # implements it. For respawn, only entries hbd would run are reported.
 PENDING: dict[str, str] = {
-    "watchdog": "no watchdog device is fed",
     "respawn": "the program is not started",
     "env": "no program is respawned, so nothing is exported",
 }

@@ -84,11 +84,13 @@ class Cluster:
         self.next_status_at: float | None = None
         self.announced: AnnounceState | None = None
         self.announced_holds: tuple[tuple[str, ...], bool] | None = None
+        self._quiet = False            # this event was a routine status (the fast path)
 
     # === public API ===========================================================
     def handle(self, event: Event, *, now: float) -> list[Action]:
         if self.done:
             return []
+        self._quiet = False
         out: list[Action] = []
         if self.booted and self.members.observe_clock(now):
             out.append(Notice(NoticeKind.WARNING, self.me, "this node did not run for more "
@@ -124,6 +126,8 @@ class Cluster:
         if not self.booted:
             return out
         out += self._timers(now)
+        if self._quiet and not any(isinstance(a, Notice) for a in out):
+            return out        # a routine status: no fact changed, no decision to revisit
         ops = self.owner.reconcile(now, self._local())
         out += self._announce(now)
         out += ops
@@ -220,7 +224,10 @@ class Cluster:
                                          ("ackseq", msg.get("seq") or "")), now)
         if not self.messenger.for_me(msg):
             return out + self._count("not_for_me")
-        return out + self._dispatch(peer, mtype, msg, event.medium, now)
+        out += self._dispatch(peer, mtype, msg, event.medium, now)
+        if arrival is not mb.Arrival.ROUTINE:
+            self._quiet = False
+        return out
 
     def _dispatch(self, peer: mb.Peer, mtype: str, msg: Message, medium: str,
                   now: float) -> list[Action]:
@@ -251,7 +258,10 @@ class Cluster:
                                             msg.get("seq"), medium, now)
         ann = read_announcement(msg)
         if ann is not None:
-            self.members.heard_announcement(peer, ann)
+            changed = self.members.heard_announcement(peer, ann)
+            # a routine status: nothing any decision reads has changed (issue 12)
+            self._quiet = not changed and not ann.fenced and all(
+                c.kind is mb.ChangeKind.LATE for c in changes)
             for name, generation in ann.fenced:
                 if name != self.me:
                     changes += self.members.fenced_by_peer(name, generation, now)
@@ -259,7 +269,9 @@ class Cluster:
             # legacy heartbeat sends no `resource` at all: nothing to wait for; our own
             # groups are asked for with `ip-request` (handshake.py)
             self.members.heard_resource(peer, ())
-        elif self.members.holdings_unasked(peer):
+        elif not self.members.holdings_unasked(peer):
+            self._quiet = all(c.kind is mb.ChangeKind.LATE for c in changes)
+        else:
             # A heartbeat peer: its holdings come in a `resource` message (it answers
             # our `starting` at once). Until then it may hold any group: wait.
             self.members.await_holdings(peer, now + self.config.deadtime)

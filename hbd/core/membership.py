@@ -480,8 +480,12 @@ class Membership:
         peer = self.peers.get(name) if name else None
         return peer.uuid if peer is not None else None
 
-    def heard_announcement(self, peer: Peer, ann: Announcement) -> None:
-        """An hbd peer's status said exactly what it holds."""
+    def heard_announcement(self, peer: Peer, ann: Announcement) -> bool:
+        """An hbd peer's status said exactly what it holds; True when anything of it
+        changed since its last status."""
+        changed = (not peer.is_hbd or peer.holds != ann.holds or peer.standby != ann.standby
+                   or peer.claims != ann.claims or peer.failed != ann.failed
+                   or peer.unable != ann.unable or peer.pings != ann.pings)
         peer.is_hbd = True
         peer.holds = ann.holds
         peer.standby = ann.standby
@@ -489,6 +493,7 @@ class Membership:
         peer.failed = ann.failed
         peer.unable = ann.unable
         peer.pings = ann.pings
+        return changed
 
     def heard_resource(self, peer: Peer, holds: tuple[str, ...], *, stable: bool = True) -> None:
         """A heartbeat peer's `resource` message (hbd peers announce in `status`).

@@ -20,6 +20,7 @@ claims sets here. The messages that announce the result are `cluster.py`'s.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 from hbd.config.model import ClusterConfig, ResourceGroup
@@ -175,6 +176,12 @@ class Ownership:
         times.extend(t for t in self._fence_delays() if t > last_now)
         if self.members.pings and self.ping_settles_at() > last_now:
             times.append(self.ping_settles_at())
+        replies = [p.replied_at for p in self.members.pings.values() if p.replied_at is not None]
+        if replies:             # when the ping nodes will have been silent long enough
+            silent_at = math.nextafter(max(replies) + PING_SETTLE_KEEPALIVES
+                                       * self.config.keepalive, math.inf)   # `>` in ping_silent
+            if silent_at > last_now:
+                times.append(silent_at)
         for peer in self.members.peers.values():
             if peer.holds is None and peer.holds_wait_until is not None:
                 times.append(peer.holds_wait_until)

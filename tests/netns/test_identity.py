@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from hbd.lab.cluster import wait_for as lab_wait_for
-from hbd.lab.netns import Node, Topology
+from hbd_lab.cluster import wait_for as lab_wait_for
+from hbd_lab.netns import Node, Topology
 from hbd.resources.journal import JOURNAL_NAME, Claim, Journal, JournalFile
 from hbd.resources.netlink import Route
 

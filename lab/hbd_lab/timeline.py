@@ -1,6 +1,6 @@
 """What the client saw: probe records turned into drill figures (pure).
 
-A probe record is one line of `hbd.lab.probe watch` (see probe.py): send time
+A probe record is one line of `hbd_lab.probe watch` (see probe.py): send time
 `t`, `target`, `ok`, and for answered probes who answered (`node`, `host`,
 `mac`). All times are CLOCK_MONOTONIC seconds.
 

@@ -19,38 +19,34 @@ keepalived adds and removes the VIP itself (`no_track`: eth0 going down, as a
 MAC change may make it, is no fault; heartbeat does not watch eth0 either) and
 sends the gratuitous ARPs: asked for hbd's 5 at 0.2 s, then 5 more after 1 s,
 2.2.7 sends 2 + 2 (acassen/keepalived#1760), the first before any script has
-changed the MAC. With `identity="script"` it also runs `identity`, a generated sh script in the
-node's keepalived dir, on every transition (notify_master / notify_backup /
+changed the MAC. With `identity="script"` it also runs `identity` in the node's
+keepalived dir on every transition (notify_master / notify_backup /
 notify_fault / notify_stop) and at start-up and shut-down (startup_script /
-shutdown_script). The script is the scenario's Remac switch (MAC + own address
-+ host name + default route) with iproute2; it keeps the instances this node
-is master of in a stack file, most recent last, and gives eth0 the identity on
-top of the stack, or the node's own when the stack is empty (hbd stacks MACs
-and host names the same way). `identity="ip"` is pure VRRP: the VIP only.
+shutdown_script): the scenario's Remac switch, rendered from the same template
+as conf/'s Remac1/Remac2 (`hbd_lab.identity`, `data/identity.sh`), in the form
+where keepalived manages the addresses. `identity="ip"` is pure VRRP: the VIP
+only.
 
-`KeepalivedDaemon` runs one keepalived per lab node, in the foreground, with
-its configuration, pid files, scripts and log in `<node root>/keepalived/`.
+`KeepalivedDaemon` runs one keepalived per lab node, in the foreground
+(`procs.Daemon`), with its configuration, pid files, scripts and logs in
+`<node root>/keepalived/`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from hbd.lab.cluster import HOSTS, SERVICE_MACS, SERVICE_NET, LabNode
+from hbd_lab import identity
+from hbd_lab.cluster import SERVICE_MACS, LabNode
+from hbd_lab.procs import Daemon, alive
 
 KEEPALIVED = "/usr/sbin/keepalived"
 IDENTITY_SCRIPT = "identity"
-SERVICE_IF = "eth0"
+SERVICE_IF = identity.IFACE
 ADVERT_IF = "eth2"
-PREFIX = 24
-BROADCAST = f"{SERVICE_NET}.255"
-GATEWAY = f"{SERVICE_NET}.254"
+PREFIX = identity.PREFIX
+BROADCAST = identity.BROADCAST
 VRRP_VERSION = 3
 ADVERT_MIN, ADVERT_MAX = 0.01, 40.95       # VRRPv3: centiseconds in a 12-bit field
 GARP_REPEAT = 5          # gratuitous ARPs per block, as hbd's --garp-count
@@ -70,12 +66,10 @@ class Vip:
     priorities: dict[str, int]
 
 
-VIPS = (
-    Vip("vip1", 21, f"{SERVICE_NET}.21", "00:1e:68:1e:99:5e", "nodevir",
-        {"node0": 150, "node1": 100, "node2": 50}),
-    Vip("vip2", 22, f"{SERVICE_NET}.22", "00:1e:68:1e:88:5e", "nodevir2",
-        {"node2": 150, "node1": 100, "node0": 50}),
-)
+PRIORITIES = {"vip1": (21, {"node0": 150, "node1": 100, "node2": 50}),
+              "vip2": (22, {"node2": 150, "node1": 100, "node0": 50})}
+VIPS = tuple(Vip(i.name, PRIORITIES[i.name][0], i.address, i.mac.lower(), i.hostname,
+                 PRIORITIES[i.name][1]) for i in identity.INSTANCES)
 IDENTITIES = ("script", "ip")
 
 
@@ -125,7 +119,7 @@ def render_keepalived(node: str, *, advert: float, identity: str = "script",
     advert = advert_interval(advert)
     script = f"{script_dir.rstrip('/')}/{IDENTITY_SCRIPT}" if identity == "script" else None
     lines = [f"# keepalived.conf for {node} of the hbd scenario "
-             f"(hbd.lab.keepalived, identity={identity})",
+             f"(hbd_lab.keepalived, identity={identity})",
              "global_defs {",
              f"    router_id {node}",
              f"    vrrp_version {VRRP_VERSION}",
@@ -144,155 +138,16 @@ def render_keepalived(node: str, *, advert: float, identity: str = "script",
     return "\n".join(lines) + "\n"
 
 
-_SCRIPT_HEAD = """#!/bin/sh
-# identity: the scenario's identity switch on {node}, run by keepalived.
-#
-# conf/{node}/resource.d/Remac1 and Remac2 as one script: keepalived adds and
-# removes the VIPs, this sets the rest of the identity (MAC, own address, host
-# name, default route) after each transition.
-#   identity INSTANCE master              INSTANCE goes on top of the stack
-#   identity INSTANCE backup|fault|stop   INSTANCE leaves the stack
-#   identity reset                        empty stack, no VIP (start-up, shut-down)
-# eth0 then carries the identity on top of the stack (the instance that became
-# master last) or, when the stack is empty, this node's own. One eth0 has one
-# MAC: holding both instances, the other VIP answers with the top one's MAC.
-# Runs are serialised with flock; each one is logged to identity.log.
-
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
-HERE=$(cd "$(dirname "$0")" && pwd)
-STACK="$HERE/held"
-IFACE={iface}
-PREFIX={prefix}
-BROADCAST={broadcast}
-GATEWAY={gateway}
-OWN_MAC={own_mac}
-OWN_IP={own_ip}
-OWN_HOST={node}
-VIPS="{vip_addresses}"
-
-exec >>"$HERE/identity.log" 2>&1
-
-# identity_of INSTANCE: prints "MAC HOSTNAME VIP"
-identity_of() {{
-    case "$1" in
-{cases}
-      *) return 1 ;;
-    esac
-}}
-"""
-
-_SCRIPT_BODY = r"""
-# (not from sysfs: under `nsenter --net` it still shows the host's interfaces)
-current_mac() {
-    ip -o link show dev "$IFACE" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'
-}
-
-# set_mac MAC: live if the driver allows it, else down, change, up (as Remac1 does)
-set_mac() {
-    [ "$(current_mac)" = "$1" ] && return 0
-    ip link set dev "$IFACE" address "$1" 2>/dev/null && return 0
-    ip link set dev "$IFACE" down &&
-    ip link set dev "$IFACE" address "$1" &&
-    ip link set dev "$IFACE" up
-}
-
-# apply MAC HOSTNAME own|virtual
-apply() {
-    # the own address is eth0's primary: dropping it must keep the VIPs (secondaries);
-    # arp_notify: the kernel announces every address of eth0 after each MAC change
-    echo 1 >"/proc/sys/net/ipv4/conf/$IFACE/promote_secondaries"
-    echo 1 >"/proc/sys/net/ipv4/conf/$IFACE/arp_notify"
-    if [ "$3" = own ]; then
-        ip addr replace "$OWN_IP/$PREFIX" brd "$BROADCAST" dev "$IFACE"
-    fi
-    set_mac "$1" || return 1
-    if [ "$3" = virtual ]; then
-        ip addr del "$OWN_IP/$PREFIX" dev "$IFACE" 2>/dev/null
-    fi
-    hostname "$2" || return 1
-    # no address left (keepalived dropped the VIPs on its way down): no route to set
-    ip -4 -o addr show dev "$IFACE" | grep -q inet || return 0
-    ip route replace default via "$GATEWAY"
-}
-
-# update INSTANCE STATE: the stack without INSTANCE, plus INSTANCE on top if master
-update() {
-    touch "$STACK"
-    grep -vx "$1" "$STACK" >"$STACK.new"
-    [ "$2" = master ] && echo "$1" >>"$STACK.new"
-    mv "$STACK.new" "$STACK"
-}
-
-exec 9>"$HERE/identity.lock"
-flock -w 30 9 || { echo "$(date +%s.%N) $*: lock timeout"; exit 1; }
-case "$1 ${2:-}" in
-  "reset ")
-    : >"$STACK"
-    for vip in $VIPS; do ip addr del "$vip/$PREFIX" dev "$IFACE" 2>/dev/null; done ;;
-  *\ master|*\ backup|*\ fault|*\ stop)
-    identity_of "$1" >/dev/null || { echo "unknown instance $1"; exit 2; }
-    state=$2
-    # keepalived runs notify scripts without waiting for each other: a "master"
-    # that gets the lock after a later "backup" finds its VIP already removed
-    vip=$(identity_of "$1" | cut -d' ' -f3)
-    if [ "$state" = master ] && ! ip -4 -o addr show dev "$IFACE" | grep -q " $vip/"; then
-        state=stale-master
-    fi
-    update "$1" "$state" ;;
-  *)
-    echo "usage: $0 INSTANCE master|backup|fault|stop | reset"; exit 2 ;;
-esac
-top=$(tail -n 1 "$STACK")
-if [ -n "$top" ]; then
-    apply $(identity_of "$top" | cut -d' ' -f1,2) virtual
-else
-    apply "$OWN_MAC" "$OWN_HOST" own
-fi
-rc=$?
-echo "$(date +%s.%N) $*: stack [$(tr '\n' ' ' <"$STACK")] mac $(current_mac) host $(hostname) rc $rc"
-exit $rc
-"""
+def render_identity_script(node: str, state_dir: str) -> str:
+    """The `identity` notify script for lab node `node` (the scenario's one identity
+    template, `hbd_lab.identity`); its stack, lock and log live in `state_dir`."""
+    return identity.keepalived_script(node, state_dir)
 
 
-def render_identity_script(node: str) -> str:
-    """The `identity` notify script for lab node `node` (POSIX sh + iproute2)."""
-    cases = "\n".join(f"      {v.name}) echo {v.mac} {v.hostname} {v.address} ;;" for v in VIPS)
-    head = _SCRIPT_HEAD.format(
-        node=node, iface=SERVICE_IF, prefix=PREFIX, broadcast=BROADCAST, gateway=GATEWAY,
-        own_mac=SERVICE_MACS[node].lower(), own_ip=f"{SERVICE_NET}.{HOSTS[node]}",
-        vip_addresses=" ".join(v.address for v in VIPS), cases=cases)
-    return head + _SCRIPT_BODY
-
-
-def scenario_scripts(node: str, identity: str = "script") -> dict[str, str]:
+def scenario_scripts(node: str, state_dir: str, identity: str = "script") -> dict[str, str]:
     """The scripts that `render_keepalived(node, identity=identity)` refers to."""
-    return {IDENTITY_SCRIPT: render_identity_script(node)} if identity == "script" else {}
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant of `pid`, from /proc (a snapshot; processes come and go)."""
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(entry))
-    found, frontier = [], [pid]
-    while frontier:
-        below = kids.get(frontier.pop(), [])
-        found += below
-        frontier += below
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return ({IDENTITY_SCRIPT: render_identity_script(node, state_dir)} if identity == "script"
+            else {})
 
 
 class KeepalivedDaemon:
@@ -306,8 +161,7 @@ class KeepalivedDaemon:
         self.pid_path = self.dir / "keepalived.pid"
         self.vrrp_pid_path = self.dir / "vrrp.pid"
         self.log_path = self.dir / "keepalived.log"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
+        self.daemon = Daemon(node.ns, self.argv, self.log_path)
 
     def install(self, config_text: str, scripts: dict[str, str] | None = None) -> None:
         """Write the configuration and the scripts (mode 755) into the node's dir."""
@@ -325,7 +179,7 @@ class KeepalivedDaemon:
         name = self.node.name
         self.install(render_keepalived(name, advert=advert, identity=identity,
                                        script_dir=str(self.dir)),
-                     scenario_scripts(name, identity))
+                     scenario_scripts(name, str(self.dir), identity))
 
     def argv(self) -> list[str]:
         # -n: parent in the foreground; -P: VRRP child only; -l -D: detailed log on
@@ -337,12 +191,7 @@ class KeepalivedDaemon:
         if self.running():
             raise RuntimeError(f"keepalived already runs on {self.node.name}")
         self._clear_stale_pid_files()
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts} ---\n".encode())
-            log.flush()
-            self.proc = self.node.ns.popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL)
+        self.daemon.start()
 
     def _clear_stale_pid_files(self) -> None:
         """Drop pid files of dead processes. keepalived removes them itself, except
@@ -351,81 +200,49 @@ class KeepalivedDaemon:
         keepalived takes it for a running daemon ("daemon is already running")."""
         for path in (self.pid_path, self.vrrp_pid_path):
             with contextlib.suppress(OSError, ValueError):
-                if not _alive(int(path.read_text().split()[0])):
+                if not alive(int(path.read_text().split()[0])):
                     path.unlink()
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.daemon.running()
 
     def pids(self) -> list[int]:
         """The parent and all its descendants (VRRP child, running scripts)."""
-        if not self.running():
-            return []
-        return [self.proc.pid, *_children(self.proc.pid)]
-
-    def _signal_all(self, sig: int) -> list[int]:
-        """Send `sig` to every process, again to any that appeared meanwhile (a
-        script just forked), for a few rounds; returns the pids signalled."""
-        sent: set[int] = set()
-        for _ in range(5):
-            new = [pid for pid in self.pids() if pid not in sent]
-            if not new:
-                break
-            for pid in new:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            sent.update(new)
-        return sorted(sent)
+        return self.daemon.pids()
 
     def terminate(self) -> None:
         """SIGTERM, without waiting: the VRRP child sends priority 0 at once, drops its
         VIPs and runs the stop notifies; then the parent runs the shutdown script.
         keepalived 2.2.7 takes about 1 s to exit, scripts or not."""
-        if self.running():
-            self.thaw()
-            os.kill(self.proc.pid, signal.SIGTERM)
+        self.daemon.terminate()
 
     def wait(self, timeout: float = 10.0) -> int | None:
         """The parent's exit status (subprocess.TimeoutExpired after `timeout`)."""
-        return self.proc.wait(timeout) if self.proc else None
+        return self.daemon.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Graceful stop (`terminate()`) and wait for the exit."""
-        self.terminate()
-        return self.wait(timeout)
+        return self.daemon.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL every process at once: a crash, VIPs and identity left in place.
-
         All are stopped first, so that no child sees its parent die (and shuts down
         gracefully) and the parent respawns no child before the kill lands."""
-        if not self.running():
-            return
-        pids = self._signal_all(signal.SIGSTOP)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait(10)
-        deadline = time.monotonic() + 10
-        while any(map(_alive, pids)) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.daemon.kill()
 
     def freeze(self) -> None:
         """SIGSTOP every process: a hung node (no adverts, VIPs stay)."""
-        self._signal_all(signal.SIGSTOP)
+        self.daemon.freeze()
 
     def thaw(self) -> None:
-        self._signal_all(signal.SIGCONT)
+        self.daemon.thaw()
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.daemon.log_text()
 
     def identity_log(self) -> str:
         """What the identity script did, one line per run (empty for identity="ip")."""
         try:
-            return (self.dir / "identity.log").read_text(errors="replace")
+            return (self.dir / "log").read_text(errors="replace")
         except FileNotFoundError:
             return ""

@@ -17,9 +17,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbd.lab import fence_plugin, netns
-from hbd.lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template)
-from hbd.lab.drills import Services
+from hbd_lab import fence_plugin, netns
+from hbd_lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template)
+from hbd_lab.services import Services
 
 PREFIX = "hbdlab"
 STATE_ROOT = "/run/hbd-lab"
@@ -48,6 +48,14 @@ class Session:
     extra_hacf: list[str] = field(default_factory=list)
 
     @property
+    def stonith(self) -> bool:
+        return any(line.startswith("stonith_host") for line in self.extra_hacf)
+
+    @property
+    def deadtime(self) -> float:
+        return self.timings.deadtime_ms / 1000
+
+    @property
     def record_path(self) -> str:
         return record_path(self.prefix)
 
@@ -64,10 +72,15 @@ def record_path(prefix: str) -> str:
     return os.path.join(STATE_ROOT, f"{prefix}.json")
 
 
-def install(node: LabNode, timings: Timings, extra: list[str]) -> None:
+def install(node: LabNode, timings: Timings, extra: list[str], *, ping: bool = True) -> None:
+    """The shipped conf/<node>/ with lab timings (and without its ping node if told)."""
     hacf, haresources = scenario_template(node.name)
-    node.install(render_hacf(hacf, timings=timings.directives(), extra=extra), haresources,
-                 render_authkeys("sha1", "hbd-lab-demo-key"))
+    directives = timings.directives()
+    if not ping:
+        del directives["deadping"]
+    drop = ("logfile",) if ping else ("logfile", "ping", "deadping")
+    node.install(render_hacf(hacf, timings=directives, extra=extra, drop=drop),
+                 haresources, render_authkeys("sha1", "hbd-lab-demo-key"))
 
 
 def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--initdead", type=int, metavar="MS", help="default: 3 x deadtime")
         p.add_argument("--stonith", action="store_true",
                        help="give the cluster a STONITH device that powers lab nodes off")
+        p.add_argument("--watchdog", action="store_true",
+                       help="give each node a watchdog device (ha.cf 'watchdog') that powers "
+                            "it off when its daemon stops petting it for deadtime")
         if name == "demo":
             p.add_argument("--report", metavar="FILE.html", help="write the drills' timelines")
             p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
@@ -67,7 +70,8 @@ def _say(text: str) -> None:
 
 def _runner(session: sessions.Session, **kwargs) -> DrillRunner:
     return DrillRunner(session.lab, HbdSystem(session.lab), session.services,
-                       deadtime=session.deadtime, stonith=session.stonith, progress=_say,
+                       deadtime=session.deadtime, stonith=session.stonith,
+                       watchdog=session.watchdog, progress=_say,
                        **kwargs)
 
 
@@ -75,8 +79,8 @@ def _up(args: argparse.Namespace, *, stonith: bool | None = None) -> sessions.Se
     timings = _timings(args)
     _say(f"building the scenario in namespaces (keepalive {timings.keepalive_ms} ms, "
          f"deadtime {timings.deadtime_ms} ms)")
-    session = sessions.up(timings=timings,
-                          stonith=args.stonith if stonith is None else stonith)
+    session = sessions.up(timings=timings, stonith=args.stonith if stonith is None else stonith,
+                          watchdog=args.watchdog)
     session.services.watch()
     _say("waiting for vip1 on node0 and vip2 on node2")
     _runner(session).steady(timeout=30 + 3 * timings.initdead_ms / 1000)
@@ -95,7 +99,8 @@ def table(results: list[DrillResult]) -> str:
                      ms(r.failback_outage), ms(r.other_outage), ms(two),
                      "yes" if r.restored else "no"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+             for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     problems = [f"{r.drill} {r.primary}: {p}" for r in results for p in r.problems]
     notes = [f"{r.drill} {r.primary}: {n}" for r in results for n in r.notes]

@@ -8,10 +8,10 @@ primary), start node1's link monitor and the holders sampler, inject the
 failure (`faults.py`), then
 
 * for a drill that moves the VIP (stop, unplug, isolate, poweroff, crash, and
-  hang with STONITH): wait for node1 to answer on the VIP (or, with `hold`, a
+  hang with STONITH or a watchdog): wait for node1 to answer on the VIP (or, with `hold`, a
   fixed time, as the benchmark's cable pull of 2 s), let it settle, recover,
   wait for the primary to answer again, let it settle;
-* for a drill after which the VIP should stay (hang without STONITH, hblan):
+* for a drill after which the VIP should stay (hang without either, hblan):
   wait `hold` (hang: 3 x deadtime; hblan: the cut), recover, and watch for
   `after` seconds (3 x deadtime, at least 3 s) that nothing moves;
 
@@ -40,7 +40,8 @@ __all__ = ["DRILLS", "VIPS", "STANDBY", "DrillResult", "DrillRunner", "HbdSystem
 
 class DrillRunner:
     def __init__(self, lab: Lab, system: System, services: Services, *,
-                 deadtime: float = 1.0, stonith: bool = False, settle: float = 1.0,
+                 deadtime: float = 1.0, stonith: bool = False, watchdog: bool = False,
+                 settle: float = 1.0,
                  takeover_timeout: float = 30.0, failback_timeout: float = 30.0,
                  hblan_cut: float = 10.0,
                  progress: Callable[[str], None] = lambda text: None) -> None:
@@ -48,7 +49,7 @@ class DrillRunner:
         self.system = system
         self.services = services
         self.faults = Faults(lab, system, services)
-        self.setting = Setting(deadtime, stonith)
+        self.setting = Setting(deadtime, stonith, watchdog)
         self.settle = settle
         self.takeover_timeout = takeover_timeout
         self.failback_timeout = failback_timeout
@@ -90,7 +91,7 @@ class DrillRunner:
     # --- one drill -----------------------------------------------------------------------
     def moves(self, drill: str) -> bool:
         """Whether the drill expects the VIP to move to node1."""
-        return drill not in ("hblan", "hang") or (drill == "hang" and self.setting.stonith)
+        return drill not in ("hblan", "hang") or (drill == "hang" and self.setting.fencing)
 
     def run(self, drill: str, primaries: tuple[str, ...], *,
             hold: float | None = None) -> DrillResult:

@@ -25,6 +25,12 @@ DEAD_PRIMARY = ("poweroff", "crash")
 class Setting:
     deadtime: float
     stonith: bool = False
+    watchdog: bool = False
+
+    @property
+    def fencing(self) -> bool:
+        """A hung node is removed: powered off by STONITH or by its own watchdog."""
+        return self.stonith or self.watchdog
 
 
 def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timeline.Probe],
@@ -42,7 +48,7 @@ def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timel
     _failback_figures(result, primaries, probes)
     if len(primaries) == 1:
         _other_vip(result, primaries[0], probes, states)
-    moving = drill in FAILOVER or drill == "unplug" or (drill == "hang" and setting.stonith)
+    moving = drill in FAILOVER or drill == "unplug" or (drill == "hang" and setting.fencing)
     if moving:
         _expect_failover(result, primaries, setting)
     elif drill == "hang":
@@ -120,7 +126,8 @@ def _expect_failover(result: DrillResult, primaries: tuple[str, ...], setting: S
                      f"expected within {ms(UNPLUG_MAX)}")
     elif drill == "hang":
         if not result.fenced:
-            p.append(f"{vip} moved but the hung {primaries[0]} was not fenced")
+            p.append(f"{vip} moved but the hung {primaries[0]} was neither fenced nor "
+                     f"rebooted by its watchdog")
     elif result.outage is None or result.outage > setting.deadtime + SLACK:
         p.append(f"failover outage {ms(result.outage)}, expected within deadtime + "
                  f"{ms(SLACK)} ({ms(setting.deadtime + SLACK)})")

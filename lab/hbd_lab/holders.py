@@ -57,7 +57,7 @@ def spans(states: list[State], vip: str, start: float = float("-inf"),
     """The holders of `vip` as spans, clipped to [start, end]; identical neighbours merged.
     The last state lasts until the end record (or the last record's time)."""
     out: list[Span] = []
-    for here, after in zip(states, states[1:] + [None]):
+    for here, after in zip(states, [*states[1:], None], strict=True):
         if here.holders is None:
             continue
         s, e = here.t, (after.t if after else here.t)

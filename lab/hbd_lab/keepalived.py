@@ -15,9 +15,11 @@ LAN that heartbeat broadcasts on; version 3 because only v3 carries the advert
 interval in centiseconds (0.01-40.95 s), v2 has whole seconds. Preemption is
 on (keepalived's default), as auto_failback is; every instance starts BACKUP.
 
-keepalived adds and removes the VIP itself (`no_track`: eth0 going down, as a
-MAC change may make it, is no fault; heartbeat does not watch eth0 either) and
-sends the gratuitous ARPs: asked for hbd's 5 at 0.2 s, then 5 more after 1 s,
+keepalived adds and removes the VIP itself and watches eth0, the VIP's
+interface (keepalived's default): an instance whose eth0 loses carrier goes
+to FAULT and releases at once, the backup taking over on the priority-0
+advert. The identity script changes the MAC live (veth allows it), so a
+takeover does not flap eth0 into a fault. keepalived also sends the gratuitous ARPs: asked for hbd's 5 at 0.2 s, then 5 more after 1 s,
 2.2.7 sends 2 + 2 (acassen/keepalived#1760), the first before any script has
 changed the MAC. With `identity="script"` it also runs `identity` in the node's
 keepalived dir on every transition (notify_master / notify_backup /
@@ -101,7 +103,7 @@ def _instance(vip: Vip, node: str, advert: float, notify: str | None) -> list[st
              f"    advert_int {advert:.2f}",
              "    preempt",
              "    virtual_ipaddress {",
-             f"        {vip.address}/{PREFIX} brd {BROADCAST} dev {SERVICE_IF} no_track",
+             f"        {vip.address}/{PREFIX} brd {BROADCAST} dev {SERVICE_IF}",
              "    }"]
     if notify:
         for state in ("master", "backup", "fault", "stop"):

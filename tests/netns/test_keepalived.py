@@ -39,7 +39,7 @@ def test_render_gives_each_node_its_priorities_and_vrrpv3_timing():
     text = render_keepalived("node1", advert=0.1, script_dir="/x")
     assert "vrrp_version 3" in text and text.count("advert_int 0.10") == 2
     assert text.count("priority 100") == 2 and text.count("interface eth2") == 2
-    assert "192.168.32.21/24 brd 192.168.32.255 dev eth0 no_track" in text
+    assert "192.168.32.21/24 brd 192.168.32.255 dev eth0\n" in text   # eth0 is tracked
     assert 'notify_master "/x/identity vip1 master"' in text
     assert 'startup_script "/x/identity reset"' in text
     node0 = render_keepalived("node0", advert=1, identity="ip")

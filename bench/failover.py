@@ -306,7 +306,7 @@ def print_table(runs: list[Run], floor_values: list[float]) -> None:
         print(f"\n## floor: bare IP + MAC + hostname + route + gratuitous ARP, client-seen: "
               f"{fmt(floor_values)} ms (median/max over {len(floor_values)})")
     problems = [(r.system, r.timing, label, p) for r in runs for label, rs in r.results.items()
-                for x in rs for p in x.problems]
+                for x in rs for p in x.problems + x.late]
     for system, timing, label, problem in problems[:60]:
         print(f"problem: {system} {timing} {label}: {problem}")
     if len(problems) > 60:

@@ -102,7 +102,7 @@ def table(results: list[DrillResult]) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    problems = [f"{r.drill} {r.primary}: {p}" for r in results for p in r.problems]
+    problems = [f"{r.drill} {r.primary}: {p}" for r in results for p in r.problems + r.late]
     notes = [f"{r.drill} {r.primary}: {n}" for r in results for n in r.notes]
     return "\n".join(lines + [""] + [f"problem: {p}" for p in problems]
                      + [f"note: {n}" for n in notes])

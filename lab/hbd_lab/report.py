@@ -157,7 +157,8 @@ def _chart(result: DrillResult, probes: list[timeline.Probe]) -> str:
 
 def _figures(result: DrillResult) -> str:
     two = ", ".join(f"{vip} {ms(s)}" for vip, s in result.two_holders.items())
-    rows = [("verdict", "met" if result.ok else "NOT met: " + "; ".join(result.problems)),
+    rows = [("verdict", "met" if result.ok else "NOT met: " + "; ".join(result.problems
+                                                                     + result.late)),
             ("detection (node1's first change)", ms(result.detection)),
             ("outage on the VIP", ms(result.outage)),
             ("node1's first change to the whole identity", ms(result.identity)),

@@ -94,11 +94,13 @@ class DrillResult:
     fenced: bool = False
     holder_spans: dict[str, list[Span]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)      # behaved, but over a deadline
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """Met its expectation: behaved as expected, and within its deadlines."""
+        return not self.problems and not self.late
 
     def marks(self) -> list[tuple[float, str]]:
         """The drill's instants, labelled, for the report."""

@@ -13,7 +13,7 @@ heartbeat-LAN packets per second), then, `--reps` times each:
 | column | drill (hbd_lab) | figure |
 |---|---|---|
 | kill | `poweroff` node0: every process killed, cables out, a boot | client-seen outage on vip1 |
-| unplug | `unplug` node0: eth0 only (the source document's test 2) | outage; "never" when node1 never answered |
+| unplug | `unplug` node0: eth0 only (the source document's test 2) | outage; "never" when nobody took over |
 | isolate | `isolate` node0 and node2: both cables out for max(2 s, deadtime + 1 s), then back | outage |
 | stop | `stop` node0: graceful stop | outage |
 | failback | after kill and stop | the failback's outage |

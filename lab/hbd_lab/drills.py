@@ -68,11 +68,23 @@ class DrillRunner:
         probes = timeline.for_target(self.services.probes(), VIPS[vip_of][0])
         return timeline.first_answer_by(probes, node, after)
 
+    def taken(self, vip_of: str, primaries: tuple[str, ...],
+              after: float) -> timeline.Probe | None:
+        """The first answer on `vip_of`'s VIP after `after` by a node not failing:
+        node1 when the system follows the scenario, another node when it does not."""
+        probes = timeline.for_target(self.services.probes(), VIPS[vip_of][0])
+        return timeline.first_answer_besides(probes, primaries, after)
+
     def wait_answer(self, vip_of: str, node: str, after: float, timeout: float,
-                    what: str) -> float | None:
+                    what: str, *, taken_from: tuple[str, ...] = ()) -> float | None:
+        """When `node` answered on `vip_of`'s VIP after `after` (with `taken_from`:
+        any node but those), or None after `timeout`."""
+        def seen() -> timeline.Probe | None:
+            if taken_from:
+                return self.taken(vip_of, taken_from, after)
+            return self.answered(vip_of, node, after)
         try:
-            probe = wait_for(lambda: self.answered(vip_of, node, after), timeout=timeout,
-                             what=what, interval=0.02)
+            probe = wait_for(seen, timeout=timeout, what=what, interval=0.02)
         except TimeoutError:
             return None
         return probe.t
@@ -146,7 +158,7 @@ class DrillRunner:
                 timeout = min(timeout, 3 * deadtime + 2)
             for node in primaries:
                 self.wait_answer(node, STANDBY, result.t_fail, timeout,
-                                 f"{STANDBY} to answer on {VIPS[node][0]}")
+                                 f"a node to take {VIPS[node][0]}", taken_from=primaries)
             self._pause(self.settle, "settling")
         # powered off although the drill did not do it: a STONITH device did
         result.fenced = drill != "poweroff" and all(map(self.faults.powered_off, primaries))
@@ -154,7 +166,7 @@ class DrillRunner:
     def _after(self, result: DrillResult, drill: str, primaries: tuple[str, ...]) -> None:
         if not self.moves(drill):
             self._pause(max(3.0, 3 * self.setting.deadtime), "nothing to move after recovery")
-        elif self.answered(primaries[0], STANDBY, result.t_fail) is not None:
+        elif self.taken(primaries[0], primaries, result.t_fail) is not None:
             latest = 0.0
             for node in primaries:
                 t = self.wait_answer(node, node, result.t_recover, self.failback_timeout,

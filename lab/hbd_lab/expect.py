@@ -66,14 +66,14 @@ def _takeover_figures(result: DrillResult, primaries: tuple[str, ...],
     vip, host, mac = VIPS[primary]
     mine = timeline.for_target(probes, vip)
     end = result.t_recover or result.t_end or result.t_fail
-    first = timeline.first_answer_by(mine, STANDBY, result.t_fail)
+    first = timeline.first_answer_besides(mine, primaries, result.t_fail)
     if first is None or first.t > end:
         return
     result.t_taken = first.t
     gap = timeline.outage(mine, result.t_fail, first.t)
     result.outage = gap.seconds if gap else None
     whole = next((p for p in mine if result.t_fail <= p.t <= end and p.ok
-                  and (p.node, p.host, p.mac) == (STANDBY, host, mac)), None)
+                  and p.node not in primaries and (p.host, p.mac) == (host, mac)), None)
     result.t_whole = whole.t if whole else None
     if whole and result.detection is not None:
         result.identity = whole.t - (result.t_fail + result.detection)
@@ -81,8 +81,8 @@ def _takeover_figures(result: DrillResult, primaries: tuple[str, ...],
     result.taker = (final[-1].node, final[-1].host, final[-1].mac) if final else None
     seen = timeline.answered_by(mine, first.t, end)
     if len(seen) > 1 and whole is not None:
-        result.notes.append(f"{vip}: node1 answered first as {seen[0][1]} ({seen[0][2]}); the "
-                            f"whole identity answered {ms(whole.t - first.t)} later")
+        result.notes.append(f"{vip}: {seen[0][0]} answered first as {seen[0][1]} ({seen[0][2]}); "
+                            f"the whole identity answered {ms(whole.t - first.t)} later")
 
 
 def _failback_figures(result: DrillResult, primaries: tuple[str, ...],
@@ -115,7 +115,7 @@ def _expect_failover(result: DrillResult, primaries: tuple[str, ...], setting: S
     p = result.problems
     vip, host, mac = VIPS[primaries[0]]
     if result.t_taken is None:
-        p.append(f"{STANDBY} never answered on {vip}")
+        p.append(f"nobody took {vip} over")
         return
     if len(primaries) == 1 and result.taker != (STANDBY, host, mac):
         p.append(f"after takeover {vip} was answered by {result.taker}, expected "

@@ -8,8 +8,8 @@ For every drill, an SVG chart on a time axis in ms from the failure:
   standby's own MAC or name) is drawn pale; grey is no answer;
 * one row per VIP for who held it (the 10 ms holders sampler): one colour per
   holder, red where two nodes held it at once;
-* dashed markers, labelled, at the failure, node1's first action, its first
-  answer, the whole identity, the recovery and the return home.
+* dashed markers, labelled, at the failure, node1's first action, the taker's
+  first answer, the whole identity, the recovery and the return home.
 
 Under each chart, the drill's figures and verdict. Plain HTML, inline SVG and
 CSS; a span's tooltip gives its times, length and probe count.

@@ -77,7 +77,7 @@ class DrillResult:
     primary: str
     system: str
     t_fail: float = 0.0
-    t_taken: float | None = None         # node1 first answered on the VIP
+    t_taken: float | None = None         # a taker (node1, if all goes well) first answered
     t_whole: float | None = None         # ... with the whole identity (host name and MAC)
     t_recover: float | None = None
     t_back: float | None = None          # the primary answered again
@@ -107,7 +107,7 @@ class DrillResult:
         out = [(self.t_fail, INJECTED.get(self.drill.split("+")[0], "failure"))]
         if self.detection is not None:
             out.append((self.t_fail + self.detection, "node1 acts"))
-        for t, label in ((self.t_taken, "node1 answers"), (self.t_whole, "whole identity"),
+        for t, label in ((self.t_taken, "taker answers"), (self.t_whole, "whole identity"),
                          (self.t_recover, RECOVERED.get(self.drill.split("+")[0], "recovery")),
                          (self.t_back, "back home")):
             if t is not None:

@@ -75,7 +75,7 @@ def test_a_chart_has_a_ms_axis_labelled_markers_and_few_shapes():
     ticks = re.findall(r'text-anchor="middle">(-?\d+)</text>', svg)
     assert ticks[:3] == ["-500", "0", "500"] and "3500" in ticks
     assert "ms after failure" in svg
-    for label in ("kernel crash +0 ms", "node1 acts +900 ms", "node1 answers +950 ms",
+    for label in ("kernel crash +0 ms", "node1 acts +900 ms", "taker answers +950 ms",
                   "whole identity +1000 ms", "reboot +2000 ms", "back home +2550 ms"):
         assert label in svg
     assert "node1 as node1 (00:1e:68:1e:19:5e), +950 ms to +1000 ms (50 ms, 5 probes)" in svg

@@ -14,7 +14,7 @@ heartbeat-LAN packets per second), then, `--reps` times each:
 |---|---|---|
 | kill | `poweroff` node0: every process killed, cables out, a boot | client-seen outage on vip1 |
 | unplug | `unplug` node0: eth0 only (the source document's test 2) | outage; "never" when nobody took over |
-| isolate | `isolate` node0 and node2: both cables out for max(2 s, deadtime + 1 s), then back | outage |
+| isolate | `isolate` node0 and node2: both cables out for max(2 s, deadtime + 1 s), then back | outage; "never" when nobody took over in that time |
 | stop | `stop` node0: graceful stop | outage |
 | failback | after kill and stop | the failback's outage |
 | fb-isolate | after isolate, with the scenario's ping node | the failback's outage |
@@ -259,17 +259,21 @@ def values(results: list[DrillResult], attr: str) -> list[float]:
     return [v for r in results if (v := getattr(r, attr)) is not None]
 
 
+def outage(results: list[DrillResult]) -> str:
+    """The takeovers' outages, and how many times nobody took over at all."""
+    never = sum(r.t_taken is None for r in results)
+    text = fmt(values(results, "outage"))
+    return f"{text} never {never}/{len(results)}" if never else text
+
+
 def cells(run: Run) -> dict[str, str]:
     res = run.results
     kill, stop, iso = res.get("kill", []), res.get("stop", []), res.get("isolate", [])
     unplug = res.get("unplug", [])
-    never = sum(r.t_taken is None for r in unplug)
     hblan = res.get("hblan", [])
     two = [max(r.two_holders.values(), default=0.0) for r in hblan]
-    out = {"kill": fmt(values(kill, "outage")),
-           "unplug": fmt(values(unplug, "outage")) + (f" never {never}/{len(unplug)}"
-                                                      if never else ""),
-           "isolate": fmt(values(iso, "outage")), "stop": fmt(values(stop, "outage")),
+    out = {"kill": outage(kill), "unplug": outage(unplug), "isolate": outage(iso),
+           "stop": outage(stop),
            "failback": fmt(values(kill + stop, "failback_outage")),
            "fb-isolate": fmt(values(iso, "failback_outage")),
            "fb-iso-noping": fmt(values(res.get("isolate-noping", []), "failback_outage"))

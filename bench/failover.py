@@ -1,29 +1,40 @@
-"""Failover benchmark: hbd against heartbeat 3.0.6 and keepalived 2.2.7, one run.
+"""Failover benchmark: hbd against heartbeat 3.0.6 and keepalived 2.2.7, one run, one table.
 
-    sudo .venv/bin/python bench/failover.py [--reps 5] [--timings 1000/3000,100/500]
-                                            [--systems hbd,heartbeat,keepalived] [--idle 20]
+    sudo .venv/bin/python bench/failover.py [--quick] [--reps 5]
+        [--timings 1000/3000,200/1000,100/500] [--systems hbd,heartbeat,keepalived]
+        [--idle 20] [--floor-reps 5] [--hblan-cut 10]
 
 For each timing (keepalive/deadtime in ms; keepalived gets the advert interval
 whose master-down time equals deadtime) and each system, on the same lab
-topology (`hbd.lab`): the scenario is brought up, left idle for `--idle`
-seconds (CPU seconds per minute and RSS of the daemon's processes on each
-node, packets per second on the heartbeat LAN), then node0 is failed `--reps`
-times with each drill:
+(`hbd_lab`, the drills of its scenario.py): the scenario comes up, idles for
+`--idle` seconds (CPU and RSS of the daemons' processes on each node,
+heartbeat-LAN packets per second), then, `--reps` times each:
 
-* kill     = `poweroff` (every process gone, cables out, then a fresh boot)
-* unplug   = both cables pulled, then plugged back
-* stop     = graceful stop of the daemon, then started again
+| column | drill (hbd_lab) | figure |
+|---|---|---|
+| kill | `poweroff` node0: every process killed, cables out, a boot | client-seen outage on vip1 |
+| unplug | `unplug` node0: eth0 only (the source document's test 2) | outage; "never" when nobody took over |
+| isolate | `isolate` node0 and node2: both cables out for max(2 s, deadtime + 1 s), then back | outage; "never" when nobody took over in that time |
+| stop | `stop` node0: graceful stop | outage |
+| failback | after kill and stop | the failback's outage |
+| fb-isolate | after isolate, with the scenario's ping node | the failback's outage |
+| fb-iso-noping | the same with the ping line removed from ha.cf (keepalived: n/a) | the failback's outage |
+| identity | kill: node1's first change on eth0 until the client sees the whole identity | ms |
+| 2-holders | `hblan` node0 (once): eth2 cut for `--hblan-cut` s | time a VIP was configured on two nodes (max over the VIPs) |
+| heal gap | the same | the longest gap on a VIP after the heal |
+| cpu, rss | idle | % of a core per node (mean), MB per node (max) |
 
-The client probes every 10 ms; figures are medians and maxima over the reps:
-outage on vip1, detection (first change on node1's eth0), failback outage,
-and for unplug the failback and whether vip2 was disturbed. Last, the floor:
-the bare takeover (IP + MAC + hostname + default route + gratuitous ARP by
-hbd's own resources, no cluster logic) as the client sees it.
+Cells are median/max in ms over the runs. A drill that left the cluster off its
+steady state is followed by a restart of every node ("resets"). Last, the
+floor: the bare takeover (IP + MAC + hostname + default route + gratuitous ARP
+by hbd's own resources, no cluster logic) as the client sees it.
+`--quick` is one timing (200/1000), one rep, 10 s idle, 2 floor reps.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -31,16 +42,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from hbd.lab import session as sessions, timeline  # noqa: E402
-from hbd.lab.cluster import wait_for  # noqa: E402
-from hbd.lab.drills import DrillResult, DrillRunner, VIPS  # noqa: E402
-from hbd.lab.systems import ADAPTERS  # noqa: E402
+from hbd_lab import session as sessions, timeline
+from hbd_lab.cluster import wait_for
+from hbd_lab.drills import VIPS, DrillResult, DrillRunner, own_identity_problems
+from hbd_lab.systems import ADAPTERS
 
 PREFIX = "hbdbench"
-DRILLS = (("kill", "poweroff"), ("unplug", "unplug"), ("stop", "stop"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLUMNS = ("kill", "unplug", "isolate", "stop", "failback", "fb-isolate", "fb-iso-noping",
+           "identity", "2-holders", "heal gap")
 
 
 @dataclass
@@ -54,7 +65,11 @@ class Run:
     error: str | None = None
     resets: int = 0                         # whole-cluster restarts after a failed drill
 
+    def add(self, label: str, result: DrillResult) -> None:
+        self.results.setdefault(label, []).append(result)
 
+
+# --- idle cost ---------------------------------------------------------------------------------
 def cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -72,9 +87,7 @@ def rss_kb(pids: list[int]) -> int:
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                total += sum(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
         except (OSError, ValueError):
             pass
     return total
@@ -82,10 +95,8 @@ def rss_kb(pids: list[int]) -> int:
 
 def hb_packets(session) -> int:
     """Packets the nodes sent into the heartbeat switch (rx on its ports)."""
-    import json
-    sw = session.lab.topology.switch_ns
-    out = subprocess.run(["ip", "-n", sw, "-j", "-s", "link", "show", "master", "hb"],
-                         capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(["ip", "-n", session.lab.topology.switch_ns, "-j", "-s", "link", "show",
+                          "master", "hb"], capture_output=True, text=True, timeout=10).stdout
     return sum(link["stats64"]["rx"]["packets"] for link in json.loads(out or "[]"))
 
 
@@ -105,6 +116,16 @@ def measure_idle(session, adapter, seconds: float, run: Run) -> None:
     run.pps = (hb_packets(session) - packets) / elapsed
 
 
+# --- drills ------------------------------------------------------------------------------------
+def healthy(session, runner) -> bool:
+    """Each VIP answered by its primary, and node1 itself."""
+    try:
+        runner.steady(timeout=5)
+    except TimeoutError:
+        return False
+    return not own_identity_problems(session.lab, "node1")
+
+
 def reset(session, adapter, runner) -> None:
     """Every node stopped and booted again (own identity), the system restarted: a
     drill that left the cluster off its steady state must not spoil the next one."""
@@ -115,36 +136,40 @@ def reset(session, adapter, runner) -> None:
         except Exception:  # noqa: BLE001 - whatever state it is in, it is killed next
             pass
     for name in names:
-        runner.inject("poweroff", name)
+        runner.faults.power_off(name)
     for name in names:
         runner.boot(name)
-    runner.steady(("node0", "node2"), timeout=60)
+    runner.steady(timeout=60)
 
 
-def run_drills(run: Run, session, adapter, runner, reps: int) -> None:
-    for _ in range(reps):
-        for label, drill in DRILLS:
-            try:
-                result = runner.run(drill, ("node0",))
-            except TimeoutError as exc:
-                result = DrillResult(drill, "node0", run.system)
-                result.problems.append(str(exc))
-            run.results.setdefault(label, []).append(result)
-            if result.ok:
-                continue
-            run.resets += 1                  # start the next drill from a clean cluster
-            try:
-                reset(session, adapter, runner)
-            except TimeoutError as exc:
-                run.error = f"no steady state even after a restart of every node: {exc}"
-                return
+def drill(run: Run, label: str, session, adapter, runner, name: str, node: str,
+          hold: float | None = None) -> None:
+    try:
+        result = runner.run(name, (node,), hold=hold)
+    except TimeoutError as exc:
+        result = DrillResult(name, node, run.system)
+        result.problems.append(str(exc))
+    run.add(label, result)
+    if not healthy(session, runner):
+        run.resets += 1
+        reset(session, adapter, runner)
 
 
-def bench_one(system: str, keepalive: int, deadtime: int, reps: int, idle: float) -> Run:
+def restart(session, adapter, runner, timings, *, ping: bool) -> None:
+    for name in session.lab.names:
+        adapter.stop(name)
+    adapter.install(timings, ping=ping)
+    for name in session.lab.names:
+        adapter.start(name)
+    runner.steady(timeout=60 + timings.initdead_ms / 1000)
+
+
+def bench_one(system: str, keepalive: int, deadtime: int, args) -> Run:
     timing = f"{keepalive}/{deadtime}"
     run = Run(system, timing)
     timings = sessions.Timings(keepalive, deadtime, max(keepalive * 2, int(deadtime * 0.6)),
                                max(2 * deadtime, 3000))
+    hold = max(2.0, deadtime / 1000 + 1.0)
     session = None
     try:
         session = sessions.up(timings=timings, prefix=PREFIX, start_hbd=False)
@@ -153,13 +178,25 @@ def bench_one(system: str, keepalive: int, deadtime: int, reps: int, idle: float
         for name in session.lab.names:
             adapter.start(name)
         session.services.watch()
-        runner = DrillRunner(session.lab, adapter, session.services,
+        runner = DrillRunner(session.lab, adapter, session.services, deadtime=deadtime / 1000,
                              takeover_timeout=deadtime / 1000 + 20, failback_timeout=40,
+                             hblan_cut=args.hblan_cut,
                              progress=lambda text: print(f"  [{system} {timing}] {text}",
                                                          flush=True))
-        runner.steady(("node0", "node2"), timeout=60 + timings.initdead_ms / 1000)
-        measure_idle(session, adapter, idle, run)
-        run_drills(run, session, adapter, runner, reps)
+        runner.steady(timeout=60 + timings.initdead_ms / 1000)
+        measure_idle(session, adapter, args.idle, run)
+        for _ in range(args.reps):
+            for label, name in (("kill", "poweroff"), ("unplug", "unplug"), ("stop", "stop")):
+                drill(run, label, session, adapter, runner, name, "node0")
+            for node in ("node0", "node2"):
+                drill(run, "isolate", session, adapter, runner, "isolate", node, hold)
+        drill(run, "hblan", session, adapter, runner, "hblan", "node0")
+        if system != "keepalived":              # no ping node there either way
+            restart(session, adapter, runner, timings, ping=False)
+            for _ in range(args.reps):
+                for node in ("node0", "node2"):
+                    drill(run, "isolate-noping", session, adapter, runner, "isolate", node,
+                          hold)
     except Exception as exc:  # a system that cannot run here is reported, not fatal
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -169,6 +206,7 @@ def bench_one(system: str, keepalive: int, deadtime: int, reps: int, idle: float
     return run
 
 
+# --- the floor ---------------------------------------------------------------------------------
 async def _floor_takeover(state_dir: str) -> None:
     from hbd.config.haresources import parse_resource
     from hbd.resources.identity import Identity
@@ -186,102 +224,115 @@ async def _floor_takeover(state_dir: str) -> None:
 def floor(reps: int) -> list[float]:
     """Client-seen time from the start of the bare operations to nodevir answering."""
     values = []
+    vip, host, mac = VIPS["node0"]
     for _ in range(reps):
         session = sessions.up(prefix=PREFIX, start_hbd=False)
         try:
             session.services.watch()
             node1 = session.lab["node1"]
             code = ("import asyncio, sys; sys.path.insert(0, %r); import bench.failover as f; "
-                    "asyncio.run(f._floor_takeover(%r))"
-                    % (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       str(node1.state_dir)))
-            wait_for(lambda: session.services.probes(), timeout=10, what="the probe to run")
+                    "asyncio.run(f._floor_takeover(%r))" % (REPO, str(node1.state_dir)))
+            wait_for(session.services.probes, timeout=10, what="the probe to run")
             t0 = float(node1.ns.run([sys.executable, "-c", code], timeout=30).stdout.split()[0])
-            probes = timeline.for_target(session.services.probes(), VIPS["node0"][0])
 
-            def full():
-                probes[:] = timeline.for_target(session.services.probes(), VIPS["node0"][0])
-                return next((p for p in probes if p.t >= t0 and p.ok and p.host == "nodevir"
-                             and p.mac == VIPS["node0"][2]), None)
-            first = wait_for(full, timeout=10, what="nodevir to answer")
-            values.append(first.t - t0)
+            def whole(t0: float = t0, services=session.services) -> timeline.Probe | None:
+                probes = timeline.for_target(services.probes(), vip)
+                return next((p for p in probes if p.t >= t0 and p.ok and p.host == host
+                             and p.mac == mac), None)
+            values.append(wait_for(whole, timeout=10, what="nodevir to answer").t - t0)
         finally:
             session.services.close()
             sessions.down(PREFIX)
     return values
 
 
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f}"
-
-
-def figures(results: list[DrillResult], attr: str) -> tuple[float | None, float | None]:
-    values = [getattr(r, attr) for r in results if getattr(r, attr) is not None]
+# --- the table ---------------------------------------------------------------------------------
+def fmt(values: list[float]) -> str:
+    """median/max in ms; "lost" for a VIP that never came back in the window."""
     if not values:
-        return None, None
-    return statistics.median(values), max(values)
+        return "-"
+    return "/".join("lost" if v == float("inf") else f"{v * 1000:.0f}"
+                    for v in (statistics.median(values), max(values)))
 
 
-def ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+def values(results: list[DrillResult], attr: str) -> list[float]:
+    return [v for r in results if (v := getattr(r, attr)) is not None]
 
 
-def print_tables(runs: list[Run], floor_values: list[float]) -> None:
-    by = {(r.system, r.timing): r for r in runs}
-    for label, _ in DRILLS:
-        print(f"\n## {label}  (ms; median / max over reps; ratio = hbd median / other median)")
-        print(f"{'timing':<10} {'system':<11} {'outage':>13} {'detection':>11} "
-              f"{'failback':>13} {'other VIP max':>14} {'met':>5}  vs hbd")
-        for run in runs:
-            results = run.results.get(label, [])
-            if not results:
-                print(f"{run.timing:<10} {run.system:<11} error: {run.error or 'no result'}")
-                continue
-            out, out_max = figures(results, "outage")
-            det, _ = figures(results, "detection")
-            back, back_max = figures(results, "failback_outage")
-            _, other_max = figures(results, "other_outage")
-            met = sum(r.ok for r in results)
-            hbd = by.get(("hbd", run.timing))
-            hbd_out = figures(hbd.results.get(label, []), "outage")[0] if hbd else None
-            print(f"{run.timing:<10} {run.system:<11} {fmt(out):>6}/{fmt(out_max):<6} "
-                  f"{fmt(det):>11} {fmt(back):>6}/{fmt(back_max):<6} {fmt(other_max):>14} "
-                  f"{met}/{len(results):<3}  {ratio(hbd_out, out) if run.system != 'hbd' else ''}")
+def outage(results: list[DrillResult]) -> str:
+    """The takeovers' outages, and how many times nobody took over at all."""
+    never = sum(r.t_taken is None for r in results)
+    text = fmt(values(results, "outage"))
+    return f"{text} never {never}/{len(results)}" if never else text
+
+
+def cells(run: Run) -> dict[str, str]:
+    res = run.results
+    kill, stop, iso = res.get("kill", []), res.get("stop", []), res.get("isolate", [])
+    unplug = res.get("unplug", [])
+    hblan = res.get("hblan", [])
+    two = [max(r.two_holders.values(), default=0.0) for r in hblan]
+    out = {"kill": outage(kill), "unplug": outage(unplug), "isolate": outage(iso),
+           "stop": outage(stop),
+           "failback": fmt(values(kill + stop, "failback_outage")),
+           "fb-isolate": fmt(values(iso, "failback_outage")),
+           "fb-iso-noping": fmt(values(res.get("isolate-noping", []), "failback_outage"))
+           if run.system != "keepalived" else "n/a",
+           "identity": fmt(values(kill, "identity")), "2-holders": fmt(two),
+           "heal gap": fmt(values(hblan, "after_heal_outage"))}
+    return out
+
+
+def print_table(runs: list[Run], floor_values: list[float]) -> None:
+    head = ("timing", "system", *COLUMNS, "cpu %", "rss MB")
+    rows = [head]
     for run in runs:
-        if run.error and run.results:
-            print(f"\n{run.system} {run.timing}: stopped early: {run.error}")
-    resets = [f"{r.system} {r.timing}: {r.resets}" for r in runs if r.resets]
-    if resets:
-        print("\nwhole-cluster restarts after a drill that did not meet its expectation: "
-              + ", ".join(resets))
-    print("\n## idle (per node: CPU seconds per minute, max RSS; heartbeat LAN packets/s)")
+        c = cells(run)
+        rows.append((run.timing, run.system, *(c[k] for k in COLUMNS),
+                     "-" if run.cpu_s_per_min is None else f"{run.cpu_s_per_min / 60 * 100:.2f}",
+                     "-" if run.rss_mb is None else f"{run.rss_mb:.1f}"))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    print("\n## failover: ms, median/max over the runs (see the docstring for each column)")
+    for i, row in enumerate(rows):
+        print("  ".join(str(v).rjust(w) if j > 1 else str(v).ljust(w)
+                        for j, (v, w) in enumerate(zip(row, widths, strict=True))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\n## drills that met their expectation (hbd_lab/scenario.py), idle traffic")
     for run in runs:
-        if run.cpu_s_per_min is None:
-            continue
-        hbd = by.get(("hbd", run.timing))
-        print(f"{run.timing:<10} {run.system:<11} cpu {run.cpu_s_per_min:7.3f} s/min "
-              f"({run.cpu_s_per_min / 60 * 100:5.2f} %)  rss {run.rss_mb:5.1f} MB  "
-              f"{run.pps:7.1f} pkt/s"
-              + (f"  cpu ratio hbd/{run.system} {ratio(hbd.cpu_s_per_min, run.cpu_s_per_min)}"
-                 if hbd and run.system != "hbd" and hbd.cpu_s_per_min is not None else ""))
+        met = ", ".join(f"{label} {sum(r.ok for r in rs)}/{len(rs)}"
+                        for label, rs in run.results.items())
+        pps = "-" if run.pps is None else f"{run.pps:.1f} pkt/s"
+        print(f"{run.timing:<10} {run.system:<11} {met}; heartbeat LAN {pps}"
+              + (f"; resets {run.resets}" if run.resets else "")
+              + (f"; stopped early: {run.error}" if run.error else ""))
     if floor_values:
         print(f"\n## floor: bare IP + MAC + hostname + route + gratuitous ARP, client-seen: "
-              f"median {fmt(statistics.median(floor_values))} ms, "
-              f"max {fmt(max(floor_values))} ms over {len(floor_values)}")
+              f"{fmt(floor_values)} ms (median/max over {len(floor_values)})")
     problems = [(r.system, r.timing, label, p) for r in runs for label, rs in r.results.items()
-                for x in rs for p in x.problems]
-    for system, timing, label, problem in problems[:40]:
+                for x in rs for p in x.problems + x.late]
+    for system, timing, label, problem in problems[:60]:
         print(f"problem: {system} {timing} {label}: {problem}")
+    if len(problems) > 60:
+        print(f"... and {len(problems) - 60} more problems")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--timings", default="1000/3000,100/500")
+    parser.add_argument("--quick", action="store_true",
+                        help="one timing (200/1000), one rep, 10 s idle, 2 floor reps")
+    parser.add_argument("--reps", type=int)
+    parser.add_argument("--timings")
     parser.add_argument("--systems", default="hbd,heartbeat,keepalived")
-    parser.add_argument("--idle", type=float, default=20.0)
-    parser.add_argument("--floor-reps", type=int, default=5)
+    parser.add_argument("--idle", type=float)
+    parser.add_argument("--floor-reps", type=int)
+    parser.add_argument("--hblan-cut", type=float, default=10.0)
     args = parser.parse_args()
+    defaults = ((1, "200/1000", 10.0, 2) if args.quick else (5, "1000/3000,200/1000,100/500",
+                                                               20.0, 5))
+    for name, value in zip(("reps", "timings", "idle", "floor_reps"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if os.geteuid() != 0:
         print("the benchmark builds network namespaces: run it as root", file=sys.stderr)
         return 2
@@ -290,10 +341,9 @@ def main() -> int:
         keepalive, deadtime = (int(x) for x in timing.split("/"))
         for system in args.systems.split(","):
             print(f"== {system} at keepalive {keepalive} ms / deadtime {deadtime} ms", flush=True)
-            runs.append(bench_one(system, keepalive, deadtime, args.reps, args.idle))
+            runs.append(bench_one(system, keepalive, deadtime, args))
     print("== floor", flush=True)
-    floor_values = floor(args.floor_reps) if args.floor_reps else []
-    print_tables(runs, floor_values)
+    print_table(runs, floor(args.floor_reps) if args.floor_reps else [])
     return 0
 
 

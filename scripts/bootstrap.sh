@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # iproute2/util-linux/nftables: the namespaces, cables and loss of the real-network
 # tests; heartbeat, resource-agents, cluster-glue, keepalived: real peers, agents
-# and the systems the benchmark compares with.
+# and the systems the benchmark compares with; chromium: the lab report's
+# rendering test (a headless screenshot).
 DEBS=(iproute2 util-linux nftables tcpdump iputils-ping heartbeat resource-agents cluster-glue
-      keepalived)
+      keepalived chromium)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -32,9 +33,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.hbd-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: installing hbd and test dependencies into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing hbd, its lab (lab/, hbd-lab) and test dependencies into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e '.[test]' -e ./lab
   touch "$stamp"
 fi

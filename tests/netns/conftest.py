@@ -8,15 +8,28 @@ created in the host's namespace and no traffic leaves the namespaces.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 
 import pytest
 
-from hbd.lab import netns
+from hbd_lab import netns
 
 _counter = itertools.count(1)
-_reason = netns.available()
+
+
+@functools.cache
+def netns_unavailable() -> str | None:
+    """Why namespaces cannot be made here (None: they can); probed once, on first use,
+    never at import (collection alone creates nothing)."""
+    return netns.available()
+
+
+def require_netns() -> None:
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(f"network namespaces unavailable here: {reason}")
 
 
 def _b36(n: int) -> str:
@@ -36,8 +49,7 @@ def unique_prefix() -> str:
 
 @pytest.fixture
 def topology():
-    if _reason is not None:
-        pytest.skip(f"network namespaces unavailable here: {_reason}")
+    require_netns()
     topo = netns.Topology(unique_prefix())
     try:
         yield topo
@@ -47,14 +59,14 @@ def topology():
 
 @pytest.fixture
 def make_lab(topology):
-    """Build the scenario's namespaces (`hbd.lab.cluster.Lab`); daemons stop at teardown.
+    """Build the scenario's namespaces (`hbd_lab.cluster.Lab`); daemons stop at teardown.
 
     On failure, the tail of each node's hbd log is printed to help the reader.
     """
     import shutil
     from pathlib import Path
 
-    from hbd.lab.cluster import Lab
+    from hbd_lab.cluster import Lab
 
     labs = []
     # Not under pytest's tmp dir: that is private to root (0700), and tests run

@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from hbd.lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
+from hbd_lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
 
 FAST = {"keepalive": "200ms", "deadtime": "1", "warntime": "600ms", "initdead": "2",
         "deadping": "1"}
@@ -114,7 +114,7 @@ def own_identity(node, address):
 
 
 def node_mac_of(name):
-    from hbd.lab.cluster import node_mac
+    from hbd_lab.cluster import node_mac
     return node_mac(name, 0)
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pytest
 
-from hbd.lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
-from hbd.lab.heartbeat import HeartbeatDaemon, unavailable
+from hbd_lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
+from hbd_lab.heartbeat import HeartbeatDaemon, unavailable
 
 pytestmark = pytest.mark.skipif(unavailable() is not None,
                                 reason=f"heartbeat 3.0.6 unavailable: {unavailable()}")

@@ -2,7 +2,7 @@
 
 The lab is the scenario's (`make_lab()`: node0, node1, node2, gw, client in
 namespaces); each node runs `KeepalivedDaemon` with the configuration of
-`hbd.lab.keepalived` and adverts every 0.1 s (VRRPv3), so a backup takes over
+`hbd_lab.keepalived` and adverts every 0.1 s (VRRPv3), so a backup takes over
 about 0.36 s after the master falls silent. hbd itself is never started here.
 Assertions read `ip -j`, `hostname` and ARP frames inside the namespaces.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from hbd.lab.cluster import SERVICE_MACS, wait_for
-from hbd.lab.keepalived import (KEEPALIVED, VIPS, KeepalivedDaemon, advert_for_deadtime,
+from hbd_lab.cluster import SERVICE_MACS, wait_for
+from hbd_lab.keepalived import (KEEPALIVED, VIPS, KeepalivedDaemon, advert_for_deadtime,
                                 advert_interval, master_down_interval, render_identity_script,
                                 render_keepalived)
 
@@ -39,7 +39,7 @@ def test_render_gives_each_node_its_priorities_and_vrrpv3_timing():
     text = render_keepalived("node1", advert=0.1, script_dir="/x")
     assert "vrrp_version 3" in text and text.count("advert_int 0.10") == 2
     assert text.count("priority 100") == 2 and text.count("interface eth2") == 2
-    assert "192.168.32.21/24 brd 192.168.32.255 dev eth0 no_track" in text
+    assert "192.168.32.21/24 brd 192.168.32.255 dev eth0\n" in text   # eth0 is tracked
     assert 'notify_master "/x/identity vip1 master"' in text
     assert 'startup_script "/x/identity reset"' in text
     node0 = render_keepalived("node0", advert=1, identity="ip")
@@ -60,10 +60,13 @@ def test_timing_helpers_follow_rfc5798():
 
 
 def test_identity_script_is_posix_sh_with_the_nodes_own_identity():
-    script = render_identity_script("node1")
-    assert "OWN_MAC=00:1e:68:1e:19:5e" in script and "OWN_IP=192.168.32.31" in script
-    assert "vip2) echo 00:1e:68:1e:88:5e nodevir2" in script
+    script = render_identity_script("node1", "/x/keepalived")
+    assert "RMAC=00:1E:68:1E:19:5E" in script and "RIP=192.168.32.31\n" in script
+    assert "RHOST=node1\n" in script and "STATE=/x/keepalived\n" in script
+    assert "MANAGE_VIP=no\n" in script and "INSTANCE=\n" in script
+    assert "vip2) echo 00:1E:68:1E:88:5E nodevir2 192.168.32.22" in script
     assert "/sys/class" not in script                # sysfs shows the host's interfaces
+    assert "@" not in script.replace("$@", "")      # every placeholder filled
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
 
 

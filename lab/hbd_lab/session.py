@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbd.lab import fence_plugin, netns
-from hbd.lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template)
-from hbd.lab.drills import Services
+from hbd_lab import fence_plugin, netns
+from hbd_lab.cluster import (Lab, LabNode, render_authkeys, render_hacf, scenario_template,
+                             wait_for)
+from hbd_lab.services import Services
 
 PREFIX = "hbdlab"
 STATE_ROOT = "/run/hbd-lab"
@@ -46,6 +49,15 @@ class Session:
     timings: Timings
     prefix: str = PREFIX
     extra_hacf: list[str] = field(default_factory=list)
+    watchdog: bool = False
+
+    @property
+    def stonith(self) -> bool:
+        return any(line.startswith("stonith_host") for line in self.extra_hacf)
+
+    @property
+    def deadtime(self) -> float:
+        return self.timings.deadtime_ms / 1000
 
     @property
     def record_path(self) -> str:
@@ -55,7 +67,7 @@ class Session:
         os.makedirs(STATE_ROOT, exist_ok=True)
         data = {"prefix": self.prefix, "workdir": str(self.lab.workdir),
                 "names": list(self.lab.names), "timings": self.timings.__dict__,
-                "extra_hacf": self.extra_hacf}
+                "extra_hacf": self.extra_hacf, "watchdog": self.watchdog}
         with open(self.record_path, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1)
 
@@ -64,17 +76,25 @@ def record_path(prefix: str) -> str:
     return os.path.join(STATE_ROOT, f"{prefix}.json")
 
 
-def install(node: LabNode, timings: Timings, extra: list[str]) -> None:
+def install(node: LabNode, timings: Timings, extra: list[str], *, ping: bool = True) -> None:
+    """The shipped conf/<node>/ with lab timings (and without its ping node if told)."""
     hacf, haresources = scenario_template(node.name)
-    node.install(render_hacf(hacf, timings=timings.directives(), extra=extra), haresources,
-                 render_authkeys("sha1", "hbd-lab-demo-key"))
+    directives = timings.directives()
+    if not ping:
+        del directives["deadping"]
+    drop = ("logfile",) if ping else ("logfile", "ping", "deadping")
+    node.install(render_hacf(hacf, timings=directives, extra=extra, drop=drop),
+                 haresources, render_authkeys("sha1", "hbd-lab-demo-key"))
 
 
 def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
        extra_hacf: list[str] | None = None, start_hbd: bool = True,
-       stonith: bool = False) -> Session:
+       stonith: bool = False, ping: bool = True, watchdog: bool = False) -> Session:
     """Build and start the lab. `stonith`: a fencing device that powers lab nodes
-    off (`fence_plugin.py`) and a `stonith_host` line for it in every ha.cf."""
+    off (`fence_plugin.py`) and a `stonith_host` line for it in every ha.cf.
+    `ping=False`: the shipped ha.cf without its ping node (heartbeat's default).
+    `watchdog`: each node's ha.cf names a lab watchdog device (`watchdog.py`) that
+    powers the node off when its daemon stops petting it for deadtime."""
     reason = netns.available()
     if reason:
         raise netns.NetnsError(reason)
@@ -82,14 +102,17 @@ def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
     topology = netns.Topology(prefix)
     workdir = Path(netns.WORK_DIR) / prefix
     lab = Lab(topology, workdir, tuple(names))
-    session = Session(lab, Services(lab, str(workdir)), timings, prefix, list(extra_hacf or []))
+    session = Session(lab, Services(lab, str(workdir)), timings, prefix, list(extra_hacf or []),
+                      watchdog)
     try:
         if stonith:
             session.extra_hacf.append(f"stonith_host * {fence_plugin.install(prefix)}")
         lab.build()
         session.save()
         for node in lab.nodes.values():
-            install(node, timings, session.extra_hacf)
+            extra = session.extra_hacf + ([f"watchdog {start_watchdog(session, node)}"]
+                                          if watchdog else [])
+            install(node, timings, extra, ping=ping)
             session.services.serve(node.name)
         if start_hbd:
             for node in lab.nodes.values():
@@ -98,6 +121,18 @@ def up(*, timings: Timings = Timings(), prefix: str = PREFIX, names=NAMES,
         down(prefix)
         raise
     return session
+
+
+def start_watchdog(session: Session, node: LabNode) -> str:
+    """The node's lab watchdog device (a FIFO read in the switch namespace, so that
+    teardown ends the reader); returns its path for ha.cf."""
+    device = str(node.root / "watchdog")
+    subprocess.Popen(["nsenter", f"--net={netns.NETNS_DIR}/{session.lab.topology.switch_ns}",
+                      "--", sys.executable, "-m", "hbd_lab.watchdog", session.prefix, node.name,
+                      device, str(session.deadtime)], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(lambda: os.path.exists(device), timeout=10, what=f"{node.name}'s watchdog device")
+    return device
 
 
 def attach(prefix: str = PREFIX) -> Session:
@@ -114,7 +149,7 @@ def attach(prefix: str = PREFIX) -> Session:
     for name in data["names"]:
         lab.nodes[name] = LabNode(name, topology.nodes[name], workdir / name)
     return Session(lab, Services(lab, str(workdir)), Timings(**data["timings"]), prefix,
-                   data.get("extra_hacf", []))
+                   data.get("extra_hacf", []), data.get("watchdog", False))
 
 
 def down(prefix: str = PREFIX) -> list[str]:

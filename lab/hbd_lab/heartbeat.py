@@ -42,7 +42,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from hbd.lab.cluster import LabNode, wait_for
+from hbd_lab.cluster import LabNode, wait_for
+from hbd_lab.procs import Daemon, descendants
 
 HEARTBEAT_PATHS = ("/usr/libexec/heartbeat/heartbeat", "/usr/lib/heartbeat/heartbeat")
 SYSTEM_HA_D = Path("/etc/ha.d")
@@ -85,7 +86,11 @@ def lab_hacf(hacf: str) -> str:
 
 
 class HeartbeatDaemon:
-    """Debian's heartbeat on one lab node: install, start, stop, kill, ask cl_status."""
+    """Debian's heartbeat on one lab node: install, start, stop, kill, ask cl_status.
+
+    The process side (start, pids, stop, kill, freeze, thaw) is `procs.Daemon`'s:
+    the process started is `unshare`, heartbeat's master its child in the new PID
+    namespace, and every heartbeat process and script a descendant."""
 
     def __init__(self, node: LabNode) -> None:
         self.node = node
@@ -95,10 +100,16 @@ class HeartbeatDaemon:
         self.run_dir = self.base / "run"
         self.log_dir = self.base / "log"
         self.console_path = self.base / "console.log"
-        self.proc: subprocess.Popen | None = None    # unshare: the namespace's parent
-        self.starts = 0
-        self._pidns: str | None = None
+        self.daemon = Daemon(node.ns, self.argv, self.console_path)
         self._master: int | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:     # unshare: the namespace's parent
+        return self.daemon.proc
+
+    @property
+    def starts(self) -> int:
+        return self.daemon.starts
 
     # --- the /etc/ha.d tree -----------------------------------------------------------
     def install(self, hacf: str, haresources: str, authkeys: str,
@@ -150,84 +161,66 @@ class HeartbeatDaemon:
             raise RuntimeError(f"a daemon already runs on {self.node.name}")
         if not (self.etc / "ha.cf").exists():
             raise RuntimeError(f"install() heartbeat's files on {self.node.name} first")
-        self.starts += 1
-        with open(self.console_path, "ab") as console:
-            console.write(f"--- start {self.starts} ---\n".encode())
-            console.flush()
-            self.proc = self.node.ns.popen(self.argv(), stdout=console,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self._pidns = self._master = None
+        self._master = None
+        self.daemon.start()
         what = f"heartbeat on {self.node.name}"
         wait_for(lambda: not self.running() or self._find_master(), timeout=timeout,
                  what=f"{what} to exec")
         wait_for(lambda: not self.running() or self.cl_status("hbstatus").returncode == 0,
                  timeout=timeout, what=f"{what} to answer cl_status")
         if not self.running():
-            raise RuntimeError(f"{what} exited at start (code {self.proc.returncode}):\n"
+            raise RuntimeError(f"{what} exited at start (code {self.daemon.returncode}):\n"
                                f"{self.console_text()[-2000:]}\n{self.log_text()[-2000:]}")
 
     def _find_master(self) -> int | None:
         """PID (host's view) of heartbeat's master: unshare's child, once it execs."""
+        unshare = self.daemon.pid()
         own = _pidns_of(os.getpid())
-        for child in _children(self.proc.pid):
+        for child in descendants(unshare) if unshare else ():
             ns = _pidns_of(child)
             if ns and ns != own and _exe(child) == find_heartbeat():
-                self._pidns, self._master = ns, child
+                self._master = child
                 return child
         return None
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.daemon.running()
 
     def master_pid(self) -> int | None:
         return self._master if self.running() else None
 
     def pids(self) -> list[int]:
-        """Every process of this heartbeat (master, children, the scripts it runs);
-        the master first. Empty once it is gone."""
-        if self._pidns is None or not self.running():
-            return []
-        found = [pid for pid in self.node.ns.pids() if _pidns_of(pid) == self._pidns]
+        """Every process of this heartbeat (unshare, master, children, the scripts
+        they run); the master first. Empty once it is gone."""
+        found = self.daemon.pids()
         return sorted(found, key=lambda pid: (pid != self._master, pid))
-
-    def _signal_all(self, sig: int) -> None:
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
 
     def stop(self, timeout: float = 30) -> int | None:
         """heartbeat's own graceful stop, SIGTERM to the master (what `heartbeat -k`
         sends): it releases its groups, sends shutdone and exits. Returns its exit
         code; on timeout it is killed and TimeoutExpired raised."""
         if not self.running():
-            return self.proc.returncode if self.proc else None
+            return self.daemon.returncode
         self.thaw()
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, TypeError):
             os.kill(self._master, signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            return self.daemon.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise
 
     def kill(self) -> None:
         """SIGKILL every process of this heartbeat: a crash; what it holds stays held."""
-        self._signal_all(signal.SIGKILL)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait(10)
+        self.daemon.kill()
 
     def freeze(self, timeout: float = 5.0) -> None:
-        """SIGSTOP all its processes (a hung daemon), again until none is left
-        running: a child forked while the others were being stopped is caught too."""
-        def all_stopped() -> bool:
-            self._signal_all(signal.SIGSTOP)
-            return all(_state(pid) in ("T", "t", "Z", None) for pid in self.pids())
-        wait_for(all_stopped, timeout=timeout, what=f"heartbeat on {self.node.name} to stop")
+        """SIGSTOP all its processes (a hung daemon) until none is left running."""
+        if not self.daemon.freeze(timeout):
+            raise TimeoutError(f"heartbeat on {self.node.name} did not stop")
 
     def thaw(self) -> None:
-        self._signal_all(signal.SIGCONT)
+        self.daemon.thaw()
 
     # --- asking it ----------------------------------------------------------------------
     def cl_status(self, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
@@ -267,27 +260,10 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
 def _pidns_of(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
-        return None
-
-
-def _state(pid: int) -> str | None:
-    """The one-letter state of /proc/PID/stat (R, S, T, Z...), None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
         return None
 
 

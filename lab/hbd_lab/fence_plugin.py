@@ -5,35 +5,19 @@ namespace node off (every process killed, both cables pulled at the switch).
 (cluster-glue only looks there) and returns the device type to name in ha.cf:
 `stonith_host * external/hbdlab-<prefix>`. `remove(prefix)` deletes it; the
 lab removes it at teardown. The plugin calls back into this module:
-`python -m hbd.lab.fence_plugin PREFIX NODE`.
+`python -m hbd_lab.fence_plugin PREFIX NODE`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
+from importlib import resources
 
-from hbd.lab import netns
+from hbd_lab import netns, procs
 
 PLUGIN_DIR = "/usr/lib/stonith/plugins/external"
-
-_SCRIPT = """#!/bin/sh
-# hbd lab STONITH device for the namespaces {prefix}-*: written by hbd.lab.fence_plugin,
-# removed with the lab. "reset NODE" powers that lab node off.
-case "$1" in
-  gethosts) echo node0 node1 node2 ;;
-  reset|off) exec {python} -m hbd.lab.fence_plugin {prefix} "$2" ;;
-  on|status) exit 0 ;;
-  getconfignames) exit 0 ;;
-  getinfo-devid|getinfo-devname) echo "hbd-lab" ;;
-  getinfo-devdescr) echo "Powers off a node of hbd's namespace lab" ;;
-  getinfo-devurl) echo "file:///" ;;
-  getinfo-xml) echo "<parameters></parameters>" ;;
-  *) exit 1 ;;
-esac
-"""
 
 
 def device_type(prefix: str) -> str:
@@ -45,7 +29,8 @@ def install(prefix: str) -> str:
         raise netns.NetnsError(f"{PLUGIN_DIR} is missing: install cluster-glue")
     path = os.path.join(PLUGIN_DIR, f"hbdlab-{prefix}")
     with open(path, "w", encoding="ascii") as handle:
-        handle.write(_SCRIPT.format(prefix=prefix, python=sys.executable))
+        handle.write(resources.files("hbd_lab").joinpath("data/fence.sh").read_text("ascii")
+                     .replace("@PREFIX@", prefix).replace("@PYTHON@", sys.executable))
     os.chmod(path, 0o755)
     return device_type(prefix)
 
@@ -59,16 +44,14 @@ def power_off(prefix: str, node: str) -> None:
     """Every process of the node killed, then its cables pulled (a dead machine)."""
     topology = netns.Topology(prefix)
     topology.nodes[node] = netns.Node(f"{prefix}-{node}")
-    for pid in topology.nodes[node].pids():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    procs.kill(topology.nodes[node].pids)
     for ifname in ("eth0", "eth2"):
         topology.set_port(node, ifname, False)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in ("node0", "node1", "node2"):
-        print("usage: python -m hbd.lab.fence_plugin PREFIX node0|node1|node2", file=sys.stderr)
+        print("usage: python -m hbd_lab.fence_plugin PREFIX node0|node1|node2", file=sys.stderr)
         return 2
     try:
         power_off(argv[0], argv[1])

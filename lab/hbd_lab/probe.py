@@ -128,7 +128,7 @@ class Watcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hbd.lab.probe")
+    parser = argparse.ArgumentParser(prog="python -m hbd_lab.probe")
     sub = parser.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("serve")
     s.add_argument("--node", required=True)

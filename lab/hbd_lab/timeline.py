@@ -1,6 +1,6 @@
 """What the client saw: probe records turned into drill figures (pure).
 
-A probe record is one line of `hbd.lab.probe watch` (see probe.py): send time
+A probe record is one line of `hbd_lab.probe watch` (see probe.py): send time
 `t`, `target`, `ok`, and for answered probes who answered (`node`, `host`,
 `mac`). All times are CLOCK_MONOTONIC seconds.
 
@@ -9,7 +9,8 @@ A probe record is one line of `hbd.lab.probe watch` (see probe.py): send time
   the send time of the first answered probe after it. Its resolution is the
   probe interval (10 ms by default): a handover with no lost probe at all
   reads as one interval.
-* `first_answer_by` finds when a given node first answered after an instant.
+* `first_answer_by` finds when a given node first answered after an instant,
+  `first_answer_besides` when any node but the given ones did.
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ def outage(probes: list[Probe], start: float, end: float) -> Gap | None:
 def first_answer_by(probes: list[Probe], node: str, after: float) -> Probe | None:
     for probe in probes:
         if probe.t >= after and probe.ok and probe.node == node:
+            return probe
+    return None
+
+
+def first_answer_besides(probes: list[Probe], nodes: tuple[str, ...],
+                         after: float) -> Probe | None:
+    """The first answer after `after` from a node not in `nodes` (a taker, whoever)."""
+    for probe in probes:
+        if probe.t >= after and probe.ok and probe.node not in nodes:
             return probe
     return None
 

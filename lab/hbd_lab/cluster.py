@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from hbd.lab.netns import Node, Topology
+from hbd_lab import identity
+from hbd_lab.netns import Node, Topology
+from hbd_lab.procs import Daemon
 
 SERVICE_NET = "192.168.32"
 HB_NET = "10.160.100"
@@ -40,8 +41,7 @@ MEDIA_DIRECTIVES = ("bcast", "ucast", "mcast")
 
 
 # eth0's own MACs, as conf/README.md lists them (the Remac scripts restore these)
-SERVICE_MACS = {"node0": "00:18:8b:8e:04:e2", "node1": "00:1e:68:1e:19:5e",
-                "node2": "00:1e:68:1e:16:7e"}
+SERVICE_MACS = {name: mac.lower() for name, (mac, _) in identity.OWN.items()}
 
 
 def node_mac(name: str, net: int) -> str:
@@ -92,11 +92,15 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, what: str,
 
 @dataclass
 class LabNode:
+    """One scenario node: its namespaces, its files, and hbd on it (`procs.Daemon`)."""
+
     name: str
     ns: Node
     root: Path
-    proc: subprocess.Popen | None = None
-    starts: int = 0
+    daemon: Daemon = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.daemon = Daemon(self.ns, self.argv, self.log_path, adopt_pid=self._locked_pid)
 
     @property
     def config_dir(self) -> Path:
@@ -113,6 +117,14 @@ class LabNode:
     @property
     def log_path(self) -> Path:
         return self.root / "hbd.log"
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.daemon.proc
+
+    @property
+    def starts(self) -> int:
+        return self.daemon.starts
 
     def install(self, hacf: str, haresources: str, authkeys: str,
                 scripts: dict[str, str] | None = None) -> None:
@@ -137,18 +149,11 @@ class LabNode:
     def start(self, extra: Iterable[str] = (), env: dict[str, str] | None = None) -> None:
         if self.running():
             raise RuntimeError(f"hbd already runs on {self.name}")
-        self.starts += 1
-        log = open(self.log_path, "ab")
-        log.write(f"--- start {self.starts} ---\n".encode())
-        log.flush()
-        self.proc = self.ns.popen(self.argv(extra), stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-        log.close()
+        self.daemon.start(env, self.argv(extra))
 
-    def pid(self) -> int | None:
-        """The daemon's pid: the child we started, else the one holding the state lock."""
-        if self.proc is not None:
-            return self.proc.pid if self.proc.poll() is None else None
+    def _locked_pid(self) -> int | None:
+        """The pid holding the node's state lock, if it is this node's hbd (a daemon
+        started by an earlier `hbd lab` command)."""
         try:
             pid = int((self.state_dir / "lock").read_text().strip())
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -157,8 +162,14 @@ class LabNode:
             return None
         return pid if b"hbd" in cmdline and str(self.state_dir).encode() in cmdline else None
 
+    def pid(self) -> int | None:
+        return self.daemon.pid()
+
     def running(self) -> bool:
-        return self.pid() is not None
+        return self.daemon.running()
+
+    def pids(self) -> list[int]:
+        return self.daemon.pids()
 
     def signal(self, sig: int) -> None:
         pid = self.pid()
@@ -167,27 +178,21 @@ class LabNode:
 
     def stop(self, *, timeout: float = 30.0) -> int | None:
         """SIGTERM (graceful: releases everything) and wait for the exit."""
-        if not self.running():
-            return self.proc.returncode if self.proc else None
-        self.signal(signal.SIGTERM)
-        if self.proc is not None:
-            return self.proc.wait(timeout)
-        wait_for(lambda: not self.running(), timeout=timeout, what=f"hbd on {self.name} to stop")
-        return 0
+        return self.daemon.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL: the daemon dies holding whatever it holds."""
-        self.signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(10)
-        else:
-            wait_for(lambda: not self.running(), timeout=10, what=f"hbd on {self.name} to die")
+        self.daemon.kill()
+
+    def freeze(self) -> None:
+        """SIGSTOP hbd (and any script it runs): hung on a live kernel."""
+        self.daemon.freeze()
+
+    def thaw(self) -> None:
+        self.daemon.thaw()
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.daemon.log_text()
 
     def hbctl(self, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "hbd.cli", "--run-dir", str(self.run_dir),

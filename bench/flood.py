@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hbd.lab.drills import VIPS
+from hbd_lab.drills import VIPS
 from tests.netns.conftest import unique_prefix
 from tests.netns.flood_lab import run_flood
 

@@ -7,7 +7,7 @@ failure): n1 (192.168.32.31, MAC 00:1e:68:1e:19:5e, default route via .254)
 takes the scenario's vip1 identity (IPaddr 192.168.32.21/24, MacAddr
 00:1E:68:1E:99:5E, Hostname nodevir, DefaultRoute 192.168.32.253); n0 (.30)
 is the other holder for the probe; a client (.40) sends a UDP probe to the VIP
-every millisecond, and n1 runs `hbd.lab.probe serve`, which answers with the
+every millisecond, and n1 runs `hbd_lab.probe serve`, which answers with the
 hostname and eth0's MAC of the moment.
 
 An `Identity` runs in n1 as the daemon holds it (journal in a state dir,
@@ -52,8 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hbd.lab.cluster import wait_for  # noqa: E402
-from hbd.lab.netns import Topology, sweep  # noqa: E402
+from hbd_lab.cluster import wait_for  # noqa: E402
+from hbd_lab.netns import Topology, sweep  # noqa: E402
 
 PREFIX = "hbdflr"
 VIP, VMAC, VHOST = "192.168.32.21", "00:1e:68:1e:99:5e", "nodevir"
@@ -147,7 +147,7 @@ class Lab:
         self.n1.ip("route", "add", "default", "via", "192.168.32.254")
         self.client_log = work / "client.jsonl"
         py = [sys.executable]
-        self.procs.append(self.n1.popen(py + ["-m", "hbd.lab.probe", "serve", "--node", "n1"],
+        self.procs.append(self.n1.popen(py + ["-m", "hbd_lab.probe", "serve", "--node", "n1"],
                                         cwd=ROOT))
         self.procs.append(self.client.popen(py + [__file__, "client", str(self.client_log)],
                                             cwd=ROOT))

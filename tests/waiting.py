@@ -1,6 +1,6 @@
 """Waiting on a condition with a deadline, for tests on a real event loop.
 
-The synchronous twin is `hbd.lab.cluster.wait_for` (real-network tests).
+The synchronous twin is `hbd_lab.cluster.wait_for` (real-network tests).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A flood on the heartbeat LAN while the scenario's cluster runs (test_flood.py, bench/flood.py).
 
-`run_flood()` builds the lab (`hbd.lab.session.up`: node0..node2 with hbd at
+`run_flood()` builds the lab (`hbd_lab.session.up`: node0..node2 with hbd at
 keepalive 200 ms / deadtime 1 s, the client probing both VIPs every 10 ms),
 adds an attacker namespace `atk` (10.160.100.66) on the heartbeat switch,
 waits until the cluster is steady, measures node1's hbd CPU while idle, then
@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbd.lab import session as sessions
-from hbd.lab import timeline
-from hbd.lab.cluster import HB_NET, Lab, wait_for
-from hbd.lab.drills import VIPS, DrillRunner, HbdSystem
+from hbd_lab import session as sessions
+from hbd_lab import timeline
+from hbd_lab.cluster import HB_NET, Lab, wait_for
+from hbd_lab.drills import VIPS, DrillRunner, HbdSystem
 
 DRIVER = Path(__file__).with_name("flood_driver.py")
 ATTACKER = f"{HB_NET}.66"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from hbd.lab.cluster import wait_for as lab_wait_for
-from hbd.lab.netns import Node, Topology
+from hbd_lab.cluster import wait_for as lab_wait_for
+from hbd_lab.netns import Node, Topology
 from hbd.resources.journal import JOURNAL_NAME
 
 DRIVER = str(Path(__file__).with_name("identity_driver.py"))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from hbd.config.authkeys import parse_authkeys
-from hbd.lab.cluster import render_hacf, scenario_template
-from hbd.lab.heartbeat import unavailable
+from hbd_lab.cluster import render_hacf, scenario_template
+from hbd_lab.heartbeat import unavailable
 from tests.netns.test_interop import FAST, MEDIA, NAMES, heartbeat_on, start  # noqa: F401
 
 pytestmark = pytest.mark.skipif(unavailable() is not None,

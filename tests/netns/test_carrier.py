@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from hbd.lab.netns import Topology
+from hbd_lab.netns import Topology
 from tests.netns.identity_lab import DRIVER, read_line, wait_for
 
 

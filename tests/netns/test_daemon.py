@@ -1,6 +1,6 @@
 """The daemon on real interfaces: hbd processes in network + UTS namespaces.
 
-Each test builds (part of) the source scenario with `hbd.lab.cluster.Lab`:
+Each test builds (part of) the source scenario with `hbd_lab.cluster.Lab`:
 node0/node1/node2 with eth2 on the heartbeat LAN 10.160.100.0/24 and, where
 resources move, eth0 on the service LAN 192.168.32.0/24 with the gateway
 (.254, the ping node) and a client (.40). The configuration is the shipped

@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-from hbd.lab import netns
+from hbd_lab import netns
 from tests.netns.conftest import unique_prefix
 from tests.netns.flood_lab import run_flood
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hbd.lab.netns import Topology
+from hbd_lab.netns import Topology
 from tests.netns.identity_lab import DRIVER, VIRTUAL_MAC, read_line, wait_for
 
 VIP = "192.168.32.21"

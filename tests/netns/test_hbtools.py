@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from hbd.lab.cluster import render_authkeys, wait_for
-from hbd.lab.heartbeat import HeartbeatDaemon, unavailable
+from hbd_lab.cluster import render_authkeys, wait_for
+from hbd_lab.heartbeat import HeartbeatDaemon, unavailable
 
 HBD_NODES = ("node0", "node2")
 NAMES = ("node0", "node1", "node2")
 PING, GROUP = "192.168.32.254", "grp"
-# The lab rewrites heartbeat's log directives (hbd.lab.heartbeat.lab_hacf), so logfile,
+# The lab rewrites heartbeat's log directives (hbd_lab.heartbeat.lab_hacf), so logfile,
 # debugfile, logfacility and use_logd differ by construction; tests/cli checks them.
 PARAMETERS = ("cluster", "hopfudge", "keepalive", "deadtime", "deadping", "initdead", "warntime",
               "watchdog", "baud", "udpport", "nice_failback", "auto_failback", "rtprio",
@@ -157,7 +157,7 @@ def tool(lab, node: str, name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_hb_standby_and_hb_takeover_move_the_group(make_lab):
-    from hbd.lab.cluster import render_hacf, scenario_template
+    from hbd_lab.cluster import render_hacf, scenario_template
     lab = make_lab()
     timings = {"keepalive": "200ms", "deadtime": "1", "warntime": "600ms", "initdead": "2",
                "deadping": "1"}

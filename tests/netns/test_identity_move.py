@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from hbd.lab.cluster import wait_for as lab_wait_for
+from hbd_lab.cluster import wait_for as lab_wait_for
 from tests.netns.identity_lab import GROUP, VIRTUAL_MAC, Lab, drive, identity_of, lab
 
 _ = lab  # the fixture

@@ -1,6 +1,6 @@
 """Mixed clusters: Debian's heartbeat 3.0.6 and hbd on one heartbeat LAN (issue 5).
 
-One node runs the real heartbeat (`hbd.lab.heartbeat.HeartbeatDaemon`, in the
+One node runs the real heartbeat (`hbd_lab.heartbeat.HeartbeatDaemon`, in the
 lab node's namespaces with its own /etc/ha.d, /var/lib/heartbeat, /run and
 /var/log); the others run hbd. All nodes get the same ha.cf (the scenario's,
 timings scaled down), the same authkeys and the same haresources:

@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 
-from hbd.lab.cluster import wait_for
+from hbd_lab.cluster import wait_for
 from tests.netns.test_daemon import install
 from tests.unit.test_logs import _parse_journal
 

@@ -1,6 +1,6 @@
 """`hbd restore` after an unclean exit, and start-up that refuses to join unrestored.
 
-The scenario's cluster (`hbd.lab.cluster.Lab`, timings scaled down): node1
+The scenario's cluster (`hbd_lab.cluster.Lab`, timings scaled down): node1
 stands in for node0 (absent), holding vip1's whole identity, and is killed
 with SIGKILL; `hbd restore` (what systemd's ExecStopPost runs) then gives
 node1 back its own IP, MAC, hostname and default route. It is run as
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hbd.lab.cluster import node_mac, render_authkeys, render_hacf, scenario_template, wait_for
+from hbd_lab.cluster import node_mac, render_authkeys, render_hacf, scenario_template, wait_for
 from hbd.resources.journal import JOURNAL_NAME, Journal, JournalFile
 
 FAST = {"keepalive": "200ms", "deadtime": "1", "warntime": "600ms", "initdead": "2",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from hbd.lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
-from hbd.lab.heartbeat import HeartbeatDaemon, unavailable
+from hbd_lab.cluster import render_authkeys, render_hacf, scenario_template, wait_for
+from hbd_lab.heartbeat import HeartbeatDaemon, unavailable
 from hbd.state import StateDir, generation_bytes
 
 pytestmark = pytest.mark.skipif(unavailable() is not None,

@@ -38,7 +38,7 @@ from hbd.config.model import ClusterConfig, Problem
 from hbd.control import (Authorizer, ControlServer, Request, RequestFailed, SocketInUse,
                          respond, socket_path)
 from hbd.core import groups as grp
-from hbd.core.actions import FenceSelf, Notice
+from hbd.core.actions import FenceSelf, Notice, NoticeKind
 from hbd.core.cluster import Cluster
 from hbd.core.events import (AdminRequested, CarrierChanged, LoadSampled, PingReplied,
                              ShutdownRequested, Started)
@@ -52,6 +52,7 @@ from hbd.resources.executor import Executor
 from hbd.resources.fence import Fencer, Method, self_fence
 from hbd.resources.identity import Identity
 from hbd.resources.script import ScriptRunner
+from hbd.respawn import Respawner
 from hbd.runtime import Runtime, wall_offset
 from hbd.sdnotify import Notifier
 from hbd.signals import install_signals
@@ -123,6 +124,9 @@ class Service:
         self.metrics = Metrics(config.node_name, status=self.cluster_status,
                                counters=self.daemon_info)
         self.metrics_server: MetricsServer | None = None
+        self.respawner = Respawner(config.hacf.respawned, config.hacf.env,
+                                   logs.get("hbd.respawn").bind(node=config.node_name),
+                                   base_env=script_env(config))
         self.tasks: list[asyncio.Task[Any]] = []
 
     # --- start-up -----------------------------------------------------------------------
@@ -232,6 +236,7 @@ class Service:
         self.notifier.notify(stopping=1)
         for task in self.tasks:
             task.cancel()
+        await self.respawner.close()    # heartbeat: after the resources, before the media
         if self.runtime:
             self.runtime.close()
         await self.hooks.close(drain=5.0)        # a last group_lost still runs
@@ -256,6 +261,9 @@ class Service:
         await self.identity.close()
 
     def _on_notice(self, notice: Notice) -> None:
+        if (notice.kind is NoticeKind.NODE and notice.subject == self.config.node_name
+                and notice.get("status") == "active"):
+            self.respawner.start()      # communication is up (idempotent)
         self.hooks.on_notice(notice)
         self.metrics.on_notice(notice)
 
@@ -286,6 +294,7 @@ class Service:
     # --- signals ---------------------------------------------------------------------------
     def _on_term(self, name: str) -> None:
         self.log.info("shutting down", signal=name)
+        self.respawner.begin_shutdown()     # heartbeat: nothing is restarted from now on
         self.notifier.notify(stopping=1, status="releasing resources")
         if self.runtime is not None:
             self.runtime.feed(ShutdownRequested())
@@ -368,6 +377,8 @@ class Service:
         if self.control:
             info["control"] = self.control.counters()
         info["notify"] = dict(self.hooks.counters)
+        if self.respawner.clients or self.respawner.skipped:
+            info["respawn"] = self.respawner.counters()
         if self.watchdog is not None:
             info["watchdog"] = {"device": self.watchdog.device, "pets": self.watchdog.pets,
                                 "missed": self.watchdog.missed, "error": self.watchdog.error}

@@ -234,10 +234,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
 # semantics) but that the daemon does not act on yet: each still gets a
 # warning, so that nothing is silently dropped. Remove a name once the daemon
 # implements it. For respawn, only entries hbd would run are reported.
-PENDING: dict[str, str] = {
-    "respawn": "the program is not started",
-    "env": "no program is respawned, so nothing is exported",
-}
+PENDING: dict[str, str] = {}
 
 
 def _illegal(b: HaCfBuilder, directive: str) -> None:

@@ -114,8 +114,8 @@ class Respawn:
     command once communication is up and restarts it when it exits, with
     these rules, which the daemon reproduces for `ClientKind.PROGRAM` entries:
 
-    * it runs `/bin/sh -c COMMAND` (`command`, the rest of the line after the
-      user, so shell syntax keeps its meaning) as USER's uid and primary gid,
+    * it runs `/bin/sh -c "exec COMMAND"` (`command`, the rest of the line after
+      the user: the shell is replaced by the program) as USER's uid and primary gid,
       in its own process group, stdin/stdout/stderr on /dev/null, with the
       `env NAME=value` lines exported as `HA_NAME` (`HaCf.env`);
     * an exit with status 100 is final: the program is not restarted;
@@ -123,8 +123,9 @@ class Respawn:
     * runs shorter than 30 s are counted; a run of 30 s or more resets the
       count; when the count exceeds 10 (the 11th short run in a row),
       heartbeat logs "respawning too fast" and never restarts it again;
-    * nothing is restarted during shutdown; clients are stopped (SIGTERM) in
-      the reverse order of their lines.
+    * nothing is restarted during shutdown; after the resources are released
+      clients are stopped one at a time (SIGTERM), in the reverse order of
+      their lines.
 
     `argv` is the command's blank-separated words (argv[0] is the program, an
     absolute path), for display and look-ups. `kind` is `API_CLIENT` for a

@@ -7,9 +7,8 @@ the client saw on the VIPs, what the 10 ms holders sampler saw on the nodes;
 its deadlines are figures, see `assert_behaved`) and on the real interfaces
 of node1 and of the primary afterwards.
 
-A drill whose expectation needs core work still to land (issue 9) is marked
-`xfail(strict=True)` with the reason: it fails today, and the mark goes when
-the core makes it pass.
+A drill whose expectation needs core work still to land goes into NEEDS_CORE
+(`xfail(strict=True)` with the reason); none does today.
 """
 
 from __future__ import annotations
@@ -23,15 +22,7 @@ from hbd_lab.cluster import wait_for
 from hbd_lab.drills import DRILLS, VIPS, DrillRunner, HbdSystem, own_identity_problems
 from tests.netns.conftest import require_netns, unique_prefix
 
-NEEDS_CORE = {
-    "unplug": "issue 9: the primary must release at once when eth0 loses carrier and node1 "
-              "take over on the release; today node1 takes over only after deadtime "
-              "(the primary releases once its ping node is dead)",
-    "hang": "issue 9: no takeover of a VIP that still answers on the service LAN (ARP "
-            "probe); today node1 takes the hung node's VIP after deadtime: two holders",
-    "hblan": "issue 9: a heartbeat-LAN-only cut must leave each VIP one holder (ARP probe, "
-             "heartbeat link state); today both sides start the groups",
-}
+NEEDS_CORE: dict[str, str] = {}     # drills still waiting for core work (none)
 
 
 @pytest.fixture
@@ -101,10 +92,6 @@ def test_drill(lab_session, drill, primary):
              what=f"{primary} to hold its VIP, MAC and hostname")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 9: without a ping node the isolated primary declares every peer dead and "
-    "takes the other primary's VIP too; after the replug two nodes carry it (the other VIP "
-    "is disturbed) until the core resolves two holders after a heal"))
 @pytest.mark.parametrize("lab_session", [{"ping": False}], indirect=True, ids=["no-ping"])
 @pytest.mark.parametrize("primary", ["node0", "node2"])
 def test_isolate_for_two_seconds_without_a_ping_node(lab_session, primary):
@@ -147,9 +134,6 @@ def test_hang_with_stonith_fences_the_hung_primary_before_taking_over(lab_sessio
     assert own_identity_problems(lab, "node1") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 9: hbd ignores ha.cf's watchdog today (a warning), so the hung node is never "
-    "rebooted and node1 takes its VIP while it still holds it"))
 @pytest.mark.parametrize("lab_session", [{"watchdog": True}], indirect=True, ids=["watchdog"])
 def test_hang_with_a_watchdog_reboots_the_hung_primary_before_node1_takes_over(lab_session):
     lab = lab_session.lab
@@ -158,7 +142,7 @@ def test_hang_with_a_watchdog_reboots_the_hung_primary_before_node1_takes_over(l
     log = (lab["node0"].root / "watchdog.log").read_text()
     assert "armed" in log and "rebooting node0" in log
     # rebooted, not fenced: node1's log shows no STONITH
-    assert "STONITH" not in lab["node1"].log_text()
+    assert "fencing node0" not in lab["node1"].log_text()
 
 
 def test_no_false_failover_at_20_percent_loss(lab_session):

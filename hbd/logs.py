@@ -161,7 +161,7 @@ class JournalHandler(logging.Handler):
         event.setdefault("logger", record.name)
         if record.exc_info and not event.get("exc_info"):
             event["exc_info"] = record.exc_info
-        event = structlog.processors.format_exc_info(None, "", event)   # -> "exception"
+        event = dict(structlog.processors.format_exc_info(None, "", event))   # -> "exception"
         add_notice_fields(None, "", event)
         fields = [("MESSAGE", _text(event, level=False)),
                   ("PRIORITY", str(_PRIORITY.get(record.levelno, 6))),

@@ -22,7 +22,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import cast, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -62,8 +62,9 @@ def _status_metrics(status: Any) -> Iterator[Metric]:
     holds = GaugeMetricFamily("hbd_node_holds_groups", "Groups a node says it holds",
                               labels=["node"])
     for node in status.nodes:
-        for state in NODE_STATES:
-            me.add_metric([node.name, node.type, state], float(_value(node.status) == state))
+        for node_state in NODE_STATES:
+            me.add_metric([node.name, node.type, node_state],
+                          float(_value(node.status) == node_state))
         for link, link_status in node.links:
             links.add_metric([node.name, link], float(_value(link_status) == "up"))
         holds.add_metric([node.name], float(len(node.holds)))
@@ -236,7 +237,8 @@ class MetricsServer:
     def address(self) -> str:
         if self.path:
             return f"unix:{self.path}"
-        sock = self.server.sockets[0].getsockname() if self.server else (self.host, self.port)
+        server = cast(asyncio.Server | None, self.server)
+        sock = server.sockets[0].getsockname() if server else (self.host, self.port)
         return f"{sock[0]}:{sock[1]}"
 
     async def start(self) -> None:

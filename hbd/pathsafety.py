@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Sequence
+from collections.abc import Sequence
 
 MAX_SYMLINKS = 40          # as the kernel's ELOOP limit
 

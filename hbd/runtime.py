@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 from hbd import logs
 from hbd.config.model import AuthKeys, ClusterConfig, ResourceGroup

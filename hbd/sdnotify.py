@@ -17,7 +17,7 @@ class Notifier:
         self.sent: list[str] = []     # what was sent, for logs and tests
 
     @classmethod
-    def from_env(cls) -> "Notifier":
+    def from_env(cls) -> Notifier:
         address = os.environ.get("NOTIFY_SOCKET") or None
         if address and address.startswith("@"):
             address = "\0" + address[1:]

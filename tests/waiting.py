@@ -6,7 +6,7 @@ The synchronous twin is `hbd_lab.cluster.wait_for` (real-network tests).
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0,

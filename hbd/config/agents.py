@@ -23,7 +23,7 @@ import enum
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Container, Sequence
+from collections.abc import Container, Sequence
 
 from hbd.config.model import Resource
 

@@ -7,7 +7,8 @@ driver (`hacf.py`) share it without importing each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from hbd.config.model import ApiAuth, Medium, PingNode, Problem, Respawn, Severity, Stonith
 

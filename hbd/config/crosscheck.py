@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hbd.config.model import HaCf, Problem, ResourceGroup, Severity
 from hbd.config.settings import HbdSettings, StopFailure

@@ -30,7 +30,7 @@ Rules (heartbeat 3.0.6, `config.c`; see heartbeat-semantics.md §1):
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from collections.abc import Callable
 
 from hbd.config import hacf_items as items
 from hbd.config.builder import HaCfBuilder

@@ -15,7 +15,7 @@ None). Numbers are read two ways, as heartbeat 3.0.6 does:
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from hbd.config.builder import HaCfBuilder
 from hbd.config.lexer import BOOL_HELP, parse_bool, suggest

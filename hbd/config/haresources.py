@@ -22,7 +22,7 @@ Rules (heartbeat 3.0.6 `ResourceManager`; heartbeat-semantics.md §3.1):
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from hbd.config import values
 from hbd.config.agents import check_agent_args, parse_agent

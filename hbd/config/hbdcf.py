@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from hbd.config import values
 from hbd.config.lexer import (BOOL_HELP, parse_bool, physical_lines, shorten, split_directive,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 ASCII_BLANKS = " \t\r\n\f\v"
 _WORD_SPLIT = re.compile(r"\s+")

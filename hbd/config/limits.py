@@ -11,7 +11,7 @@ ones worth fixing, and the work stays bounded whatever the file holds.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hbd.config.model import Problem, Severity
 

@@ -31,7 +31,7 @@ import os
 import pwd
 import stat
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from hbd.config import limits, scripts
 from hbd.config.agents import DEFAULT_OCF_ROOT, Agent, AgentDirs

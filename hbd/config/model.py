@@ -253,7 +253,7 @@ class AuthKeys:
         return self.signing_key.method is not AuthMethod.CRC
 
     @classmethod
-    def single(cls, method: str = "crc", secret: str | bytes = b"", index: int = 1) -> "AuthKeys":
+    def single(cls, method: str = "crc", secret: str | bytes = b"", index: int = 1) -> AuthKeys:
         raw = secret.encode() if isinstance(secret, str) else secret
         return cls(sign_index=index, keys=(AuthKey(index, AuthMethod(method), raw),))
 

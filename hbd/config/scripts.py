@@ -8,7 +8,8 @@ give a fake one.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol
+from collections.abc import Sequence
 
 from hbd.config.agents import Agent, AgentClass, AgentDirs, agent_of, candidates
 from hbd.config.haresources import NATIVE_RESOURCES

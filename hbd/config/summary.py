@@ -10,7 +10,7 @@ Pure: script paths, when wanted, are passed in.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from hbd.config.haresources import is_native
 from hbd.config.model import (AuthMethod, AutoFailback, Bcast, ClusterConfig, Mcast, Medium,

@@ -110,7 +110,7 @@ class Cluster:
                 if event.ok:
                     out += self._changes(self.members.fenced(event.node, now))
             case ProbeFinished():
-                out += self.owner.probe_finished(event, now)
+                out += self.owner.prober.finished(event, now)
             case CarrierChanged():
                 out += self._carrier(event)
             case PingReplied():

@@ -102,7 +102,7 @@ class GroupSet(enum.Enum):
     FOREIGN = "foreign"  # every other group
 
     @classmethod
-    def parse(cls, word: str) -> "GroupSet":
+    def parse(cls, word: str) -> GroupSet:
         word = word.lower()
         if word == "failback":  # hb_standby's alias
             return cls.FOREIGN

@@ -19,21 +19,21 @@ claims sets here. The messages that announce the result are `cluster.py`'s.
 
 from __future__ import annotations
 
-import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hbd.config.model import ClusterConfig, ResourceGroup
 from hbd.core import groups as grp
-from hbd.core.actions import (Action, Fence, FenceSelf, Notice, NoticeKind, Probe, Reannounce,
+from hbd.core.actions import (Action, Fence, FenceSelf, Notice, NoticeKind, Reannounce,
                               RunResourceOp, SelfFenceMethod)
 from hbd.core.announce import BOTH, parse_set, set_words
-from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, ProbeFinished,
-                             ResourceOpFinished)
+from hbd.core.events import (AdminRequested, AdminVerb, FenceFinished, ResourceOpFinished)
+from hbd.core.fencepolicy import FencePolicy, FenceWhen
 from hbd.core.fencing import Fencing
 from hbd.core.handshake import Handshake
 from hbd.core.membership import DeathCause, Membership
-from hbd.core.placement import backup_order, candidates
+from hbd.core.placement import backup_order
+from hbd.core.probing import Gate, Prober
 from hbd.core.policy import Policy, StopFailure
 from hbd.core.status import GroupState, GroupView
 from hbd.core.takeover import (STOP_RETRIES, Decision, GroupRun, NodeFacts, StepOutcome, covers,
@@ -50,24 +50,6 @@ class Local:
     shutting_down: bool
 
 
-class FenceWhen(enum.Enum):
-    NOW = "now"
-    LATER = "later"          # after the two-node fence delay
-    NEVER = "never"          # this node may not fence (cut off, or no majority)
-
-
-@dataclass
-class Gate:
-    """Why a group this node should take over is not started yet (probe, fence)."""
-
-    probe_op: int | None = None          # a probe in flight
-    probe_at: float | None = None        # next probe not before
-    cleared: bool = False                # the last probe found nobody answering
-    wanted_since: float | None = None
-    note: str = ""                       # what hbctl shows while it waits
-    noted: set[str] = field(default_factory=set)   # notices already given this episode
-
-
 class Ownership:
     def __init__(self, config: ClusterConfig, members: Membership,
                  policy: Policy = Policy()) -> None:
@@ -78,7 +60,6 @@ class Ownership:
         self.runs: dict[str, GroupRun] = {g.key: GroupRun(g) for g in config.groups}
         self.gates: dict[str, Gate] = {g.key: Gate() for g in config.groups}
         self.ifaces = {g.key: grp.interfaces(g) for g in config.groups}
-        self.probe_ops: dict[int, str] = {}
         self.self_fenced = False
         self.fenced: dict[str, int] = {}       # node -> generation it had when we fenced it
         self.handshake: Handshake | None = None  # heartbeat peers' protocol (cluster.py)
@@ -88,7 +69,10 @@ class Ownership:
         self.decided_on: tuple[NodeFacts, ...] | None = None
         self.holder_seen: dict[str, str | None] = {}
         self.last_holder: dict[str, str] = {}          # group -> the last node seen holding it
+        self.prober = Prober(config, members, policy, self.gates, self.last_holder,
+                             self._new_op_id)
         self.fencing = Fencing(bool(config.hacf.stonith))
+        self.fence_policy = FencePolicy(config, members, policy, lambda: len(self.held()))
         self.conflicts: set[str] = set()
         self.next_op_id = 1
         self.ops: dict[int, str] = {}
@@ -173,7 +157,7 @@ class Ownership:
         for gate in self.gates.values():
             if gate.probe_at is not None and gate.probe_at > last_now:
                 times.append(gate.probe_at)
-        times.extend(t for t in self._fence_delays() if t > last_now)
+        times.extend(t for t in self.fence_policy.delays(self.fencing.waiting()) if t > last_now)
         if self.members.pings and self.ping_settles_at() > last_now:
             times.append(self.ping_settles_at())
         replies = [p.replied_at for p in self.members.pings.values() if p.replied_at is not None]
@@ -201,7 +185,7 @@ class Ownership:
     def node_died(self, node: str, cause: str, now: float) -> None:
         """Remember a silent death for fencing, and whether this node saw it from a
         side that may fence (see fencing.py)."""
-        when, why = self.fence_when(node, now)
+        when, why = self.fence_policy.when(node, now)
         self.fencing.node_died(node, silent=cause == DeathCause.DEADTIME,
                                forbidden=why if when is FenceWhen.NEVER else "")
 
@@ -284,14 +268,14 @@ class Ownership:
         out: list[Action] = []
         if run.state is GroupState.STOPPED:
             if not want:
-                self._reset(gate)
+                gate.reset()
                 return out
             if gate.wanted_since is None:
                 gate.wanted_since = now
             blocked, out = self._gate(key, run.group, gate, now)
             if blocked:
                 return out
-            self._reset(gate)
+            gate.reset()
             run.begin_start()
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: taking over (desired "
                               f"holder {self.me}, primary {run.group.primary})"))
@@ -311,27 +295,11 @@ class Ownership:
         return out
 
     # --- before a takeover: quorum, fencing, probing ---------------------------------------
-    @staticmethod
-    def _reset(gate: Gate) -> None:
-        gate.probe_at = gate.wanted_since = None
-        gate.cleared = False
-        gate.note = ""
-        gate.noted.clear()
-
-    def _wait(self, key: str, gate: Gate, tag: str, note: str,
-              kind: NoticeKind = NoticeKind.WARNING) -> list[Action]:
-        """Keep `note` for hbctl; log it once per episode and kind of wait."""
-        gate.note = note
-        if tag in gate.noted:
-            return []
-        gate.noted.add(tag)
-        return [Notice(kind, key, f"group {key}: waiting: {note}", (("waiting", tag),))]
-
     def _gate(self, key: str, group: ResourceGroup, gate: Gate,
               now: float) -> tuple[bool, list[Action]]:
         """(blocked, actions): whatever must happen before this node may start `key`."""
-        if self.policy.quorum and not self.quorate(now):
-            return True, self._wait(key, gate, "quorum", self._minority_note(now))
+        if self.policy.quorum and not self.fence_policy.quorate(now):
+            return True, gate.wait(key, "quorum", self.fence_policy.minority_note(now))
         last = self.last_holder.get(key)
         if last is not None and self.fencing.blocks(last):
             return True, self._fence_gate(key, gate, last, now)
@@ -339,119 +307,19 @@ class Ownership:
         if blocked:
             gate.note = blocked
             return True, []
-        if not self._needs_probe(group):
-            return False, []
-        if gate.cleared:
-            return False, []
-        if gate.probe_op is not None:
-            return True, []
-        at = max(self._probe_earliest(group, gate), gate.probe_at or now)
-        if now < at:
-            gate.probe_at = at                 # the timer comes back for it
-            return True, []
-        op_id = self._new_op_id()
-        gate.probe_op = op_id
-        self.probe_ops[op_id] = key
-        return True, [Probe(op_id, key, grp.ip_resources(group))]
-
-    def _needs_probe(self, group: ResourceGroup) -> bool:
-        """A node that went silent may still have the group's addresses up."""
-        return (self.policy.arp_probe and bool(grp.ip_resources(group))
-                and any(p.silent for p in self.members.peers.values()))
-
-    def probe_interval(self) -> float:
-        return self.policy.probe_interval or self.config.keepalive
-
-    def _probe_earliest(self, group: ResourceGroup, gate: Gate) -> float:
-        """A deeper backup probes later: one interval for every better candidate it
-        cannot hear (other than the last holder), which may be taking it right now."""
-        order = candidates(group, self.config.nodes, self.config.groups)
-        last = self.last_holder.get(group.key)
-        ahead = order[:order.index(self.me)] if self.me in order else order
-        silent = sum(1 for n in ahead if n != last and n in self.members.peers
-                     and not self.members.peers[n].alive)
-        return (gate.wanted_since or 0.0) + silent * self.probe_interval()
-
-    def probe_finished(self, event: ProbeFinished, now: float) -> list[Action]:
-        key = self.probe_ops.pop(event.op_id, None)
-        if key is None:
-            return [Notice(NoticeKind.WARNING, self.me,
-                           f"result of unknown probe {event.op_id} ignored")]
-        gate = self.gates[key]
-        gate.probe_op = None
-        if not event.answered:
-            gate.cleared = True
-            return []
-        gate.cleared = False
-        gate.probe_at = now + self.probe_interval()
-        silent = [p.name for p in self.members.peers.values() if p.silent]
-        return self._wait(key, gate, "probe", (
-            f"its address still answers on the service LAN ({event.detail or 'answered'}); "
-            f"{', '.join(silent) or 'a silent node'} may still hold it (hung, or cut off from "
-            "the heartbeat LAN): not taking it over while it answers"))
+        return self.prober.step(group, gate, now)
 
     # --- fencing policy ---------------------------------------------------------------------
-    def quorate(self, now: float) -> bool:
-        """More than half of the nodes heard lately (exactly half with ha.cf's first)."""
-        n, alive = len(self.config.nodes), self.members.alive_count(now)
-        if n < 3 or 2 * alive > n:
-            return True
-        first = self.config.nodes[0]
-        return 2 * alive == n and (first == self.me or (
-            first in self.members.peers and self.members.peers[first].alive))
-
-    def _minority_note(self, now: float) -> str:
-        return (f"this node hears {self.members.alive_count(now)} of "
-                f"{len(self.config.nodes)} nodes (no majority)")
-
-    def _priority(self, node: str) -> tuple[int, int]:
-        """Who wins a two-node fencing race: more groups held, then ha.cf order."""
-        if node == self.me:
-            held = len(self.held())
-        else:
-            peer = self.members.peers.get(node)
-            held = len(peer.holds_at_death or ()) if peer is not None else 0
-        nodes = self.config.nodes
-        return held, -(nodes.index(node) if node in nodes else len(nodes))
-
-    def fence_when(self, target: str, now: float) -> tuple[FenceWhen, str]:
-        """Whether this node may fence `target` now, later or never, and why."""
-        members = self.members
-        if members.media_down():
-            return FenceWhen.NEVER, ("every heartbeat link of this node lost carrier: it is "
-                                     "the one cut off")
-        if members.pings and members.ping_count() == 0:
-            return FenceWhen.NEVER, ("this node reaches none of its ping nodes: it is most "
-                                     "likely the one cut off")
-        if len(self.config.nodes) >= 3:
-            if self.quorate(now):
-                return FenceWhen.NOW, ""
-            return FenceWhen.NEVER, self._minority_note(now) + ": the majority side fences"
-        if self._priority(target) > self._priority(self.me):
-            return FenceWhen.LATER, (f"{target} ranks higher: in a two-node race it fences "
-                                     "first")
-        return FenceWhen.NOW, ""
-
-    def _fence_due(self, target: str) -> float:
-        peer = self.members.peers.get(target)
-        died = peer.died_at if peer is not None and peer.died_at is not None else 0.0
-        return died + self.policy.fence_delay
-
-    def _fence_delays(self) -> list[float]:
-        now = self.members.last_now
-        return [self._fence_due(node) for node in self.fencing.waiting()
-                if self.fence_when(node, now)[0] is FenceWhen.LATER]
-
     def _fence_gate(self, key: str, gate: Gate, target: str, now: float) -> list[Action]:
-        when, why = self.fence_when(target, now)
+        when, why = self.fence_policy.when(target, now)
         if self.fencing.forbidden(target):
             when, why = FenceWhen.NEVER, (f"it went silent while {self.fencing.forbidden(target)}"
                                           " (wait for it to return, or an operator)")
         if when is FenceWhen.NEVER:
-            return self._wait(key, gate, "nofence", f"{target} must be fenced first, and this "
+            return gate.wait(key, "nofence", f"{target} must be fenced first, and this "
                               f"node may not fence: {why}", NoticeKind.ERROR)
-        if when is FenceWhen.LATER and now < self._fence_due(target):
-            return self._wait(key, gate, "fencedelay", f"fencing {target} at "
+        if when is FenceWhen.LATER and now < self.fence_policy.due(target):
+            return gate.wait(key, "fencedelay", f"fencing {target} at "
                               f"+{self.policy.fence_delay:g}s ({why})")
         gate.note = f"fencing {target} (STONITH)"
         return self._fence(target, now)

@@ -24,7 +24,7 @@ applied in `takeover.py`, not here.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from hbd.config.model import ResourceGroup
 

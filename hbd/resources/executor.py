@@ -133,7 +133,7 @@ class Executor:
             *(self.native.probe(r, wait, group=action.group) for r in action.resources),
             return_exceptions=True)
         heard: list[str] = []
-        for resource, result in zip(action.resources, results):
+        for resource, result in zip(action.resources, results, strict=False):
             address = resource.args[0].split("/")[0] if resource.args else resource.spec
             if isinstance(result, BaseException):
                 heard.append(f"{address}: probe failed ({type(result).__name__}: {result})")

@@ -199,4 +199,4 @@ def _worded(parts: Sequence[Part], results: Sequence[PartResult]) -> OpResult:
         detail = f"{parts[0].resource.spec}: {result.detail}" if result.error else result.detail
         return OpResult(ok, detail)
     return OpResult(ok, "; ".join(f"{p.resource.spec}: {r.detail}"
-                                  for p, r in zip(parts, results)))
+                                  for p, r in zip(parts, results, strict=False)))

@@ -156,7 +156,7 @@ class Mover:
         changes = [(p, Change("add-address", address=t.address, link=t.link))
                    for p, t in takes if not t.present] + changes
         for (part, _), failure in zip(changes, await self.nl.batch([c for _, c in changes],
-                                                                         snap.links)):
+                                                                         snap.links), strict=False):
             if failure is not None:
                 raise PartFailed(part, failure.detail)
         self._announce(takes, macs, snap, notes, pushes)
@@ -236,7 +236,7 @@ class Mover:
             draft.drop_claim(part.holder.spec, part.holder.group)
         deleted: set[tuple[str, str]] = set()
         failures = await self.nl.batch([c for _, c in deletes], snap.links)
-        for (part, change), failure in zip(deletes, failures):
+        for (part, change), failure in zip(deletes, failures, strict=False):
             address = change.address
             assert address is not None
             if failure is not None:

@@ -196,10 +196,10 @@ class Media:
         if any(isinstance(m, Mcast) and m.ttl > 1 for m in lines):
             return SourceRule(own)            # routed multicast: senders may be anywhere
         iface = lines[0].iface
-        peers = [ifaddrs.ip_to_int(m.peer) for m in lines if isinstance(m, Ucast)]
+        ucast = [ifaddrs.ip_to_int(m.peer) for m in lines if isinstance(m, Ucast)]
         return SourceRule(own, networks=tuple(
             [(a.network, a.netmask) for a in found if a.iface == iface]
-            + [(p, 0xFFFFFFFF) for p in peers if p is not None]))   # a routed ucast peer
+            + [(p, 0xFFFFFFFF) for p in ucast if p is not None]))   # a routed ucast peer
 
     async def close(self) -> None:
         """Close every socket; datagrams still queued are discarded."""

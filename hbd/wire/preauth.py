@@ -54,7 +54,7 @@ _CLASSIC_HEADER = re.compile(rb"^(t|src|hg|seq)=(.*)$", re.MULTILINE)
 _HEADER_NAMES = (b"t", b"src", b"hg", b"seq")
 
 
-class Encoding(str, enum.Enum):
+class Encoding(enum.StrEnum):
     NETSTRING = "netstring"
     CLASSIC = "classic"
     SEALED = "sealed"        # hbd's AEAD (seal.py): all-hbd clusters only

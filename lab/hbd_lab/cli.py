@@ -138,7 +138,8 @@ def _run_plan(args: argparse.Namespace, plan, *, stonith: bool, first: int, tota
 
 
 def _demo(args: argparse.Namespace) -> int:
-    plan = [(drill, (node,)) for node in ("node0", "node2") for drill in DRILLS]
+    plan: list[tuple[str, tuple[str, ...]]] = [(drill, (node,)) for node in ("node0", "node2")
+                                               for drill in DRILLS]
     plan.append(("poweroff", ("node0", "node2")))
     # hbd hung again, now with a fencing device: node1 powers the hung node off first
     fenced = [("hang", ("node0",)), ("hang", ("node2",))]
@@ -192,8 +193,8 @@ def _render_conf(args: argparse.Namespace) -> int:
     if args.check:
         stale = [str(p) for p, text in files.items()
                  if not p.exists() or p.read_text(encoding="utf-8") != text]
-        for path in stale:
-            print(f"{path}: not what the template renders (run 'hbd-lab render-conf')")
+        for stale_path in stale:
+            print(f"{stale_path}: not what the template renders (run 'hbd-lab render-conf')")
         return 1 if stale else 0
     for path in identity.write_conf(CONF_ROOT):
         print(f"wrote {path}")

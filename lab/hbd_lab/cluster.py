@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from hbd_lab import identity
 from hbd_lab.netns import Node, Topology
@@ -248,7 +248,9 @@ class Lab:
             root = self.workdir / name
             root.mkdir(parents=True, exist_ok=True)
             self.nodes[name] = LabNode(name, ns, root)
-        for name in extras if svc else ():
+        for name in extras:
+            if svc is None:
+                break
             topo.add_node(name)
             topo.cable(name, "eth0", svc, address=f"{SERVICE_NET}.{HOSTS[name]}/24",
                        mac=node_mac(name, 0))

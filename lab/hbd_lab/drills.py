@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hbd_lab import timeline
 from hbd_lab.cluster import Lab, wait_for
@@ -169,7 +169,7 @@ class DrillRunner:
         elif self.taken(primaries[0], primaries, result.t_fail) is not None:
             latest = 0.0
             for node in primaries:
-                t = self.wait_answer(node, node, result.t_recover, self.failback_timeout,
+                t = self.wait_answer(node, node, result.t_recover or 0.0, self.failback_timeout,
                                      f"{node} to answer on {VIPS[node][0]} again")
                 if t is None:
                     break

@@ -78,7 +78,8 @@ def _takeover_figures(result: DrillResult, primaries: tuple[str, ...],
     if whole and result.detection is not None:
         result.identity = whole.t - (result.t_fail + result.detection)
     final = [p for p in mine if p.ok and first.t <= p.t <= end]
-    result.taker = (final[-1].node, final[-1].host, final[-1].mac) if final else None
+    result.taker = ((final[-1].node or "", final[-1].host or "", final[-1].mac or "")
+                    if final else None)
     seen = timeline.answered_by(mine, first.t, end)
     if len(seen) > 1 and whole is not None:
         result.notes.append(f"{vip}: {seen[0][0]} answered first as {seen[0][1]} ({seen[0][2]}); "

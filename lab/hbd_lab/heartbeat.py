@@ -203,7 +203,7 @@ class HeartbeatDaemon:
             return self.daemon.returncode
         self.thaw()
         with contextlib.suppress(ProcessLookupError, TypeError):
-            os.kill(self._master, signal.SIGTERM)
+            os.kill(self._master, signal.SIGTERM)  # type: ignore[arg-type]  # TypeError: gone
         try:
             return self.daemon.wait(timeout)
         except subprocess.TimeoutExpired:

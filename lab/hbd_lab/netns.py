@@ -185,7 +185,7 @@ class Topology:
         self.nodes.clear()
         self.switches.clear()
 
-    def __enter__(self) -> "Topology":
+    def __enter__(self) -> Topology:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -18,7 +18,7 @@ CSS; a span's tooltip gives its times, length and probe count.
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
 from hbd_lab import timeline
 from hbd_lab.holders import Span

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Probe:
     mac: str | None = None
 
     @classmethod
-    def from_json(cls, line: str) -> "Probe | None":
+    def from_json(cls, line: str) -> Probe | None:
         try:
             data = json.loads(line)
             return cls(float(data["t"]), str(data["target"]), bool(data["ok"]),

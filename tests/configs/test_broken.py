@@ -39,7 +39,7 @@ def assert_reported(conf: Path, case: str, output: str) -> None:
     lines = output.splitlines()
     for where, fragment in expectations(case):
         prefix = f"{conf}/{where}"
-        assert any(l.startswith(prefix) and fragment in l for l in lines), (
+        assert any(ln.startswith(prefix) and fragment in ln for ln in lines), (
             f"{case}: no line starting {prefix!r} containing {fragment!r} in:\n{output}")
 
 

@@ -88,7 +88,7 @@ def test_scenario_files_report_exactly_these_problems(node: str, tmp_path: Path)
     expected = expected_for(node)
     assert config is None
     assert brief(problems) == [(f, line, sev) for f, line, sev, _ in expected]
-    for problem, (_, _, _, fragment) in zip(problems, expected):
+    for problem, (_, _, _, fragment) in zip(problems, expected, strict=False):
         assert fragment in problem.message, (problem, fragment)
 
 
@@ -100,7 +100,7 @@ def test_scenario_check_config_exits_1_and_prints_each_problem(
     output = capsys.readouterr().out
     for name, line, severity, fragment in expected_for(node):
         where = f"{conf}/{name}" + (f":{line}" if line else "") + f": {severity}: "
-        assert any(l.startswith(where) and fragment in l for l in output.splitlines()), where
+        assert any(ln.startswith(where) and fragment in ln for ln in output.splitlines()), where
 
 
 def test_node0_ha_cf_as_hbd_reads_it() -> None:

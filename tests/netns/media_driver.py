@@ -49,7 +49,7 @@ async def commands(lifetime: float):
     while (left := deadline - loop.time()) > 0:
         try:
             line = await asyncio.wait_for(reader.readline(), left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         if not line or line.strip() == b"quit":
             return

@@ -232,7 +232,7 @@ def test_failures_are_values_and_leave_nothing_behind(lab):
     replies = drive(lab, ops("start", list(bad)) + ops("status", list(bad)) +
                     ops("stop", ["Hostname::nodevir"]) + [{"op": "journaled"}])
 
-    for reply, (spec, reason) in zip(replies, bad.items()):
+    for reply, (spec, reason) in zip(replies, bad.items(), strict=False):
         assert not reply["ok"] and reply["detail"].startswith(spec) and reason in reply["detail"]
     assert not any(r["ok"] for r in replies[4:8])
     assert replies[8]["ok"] and replies[9]["specs"] == []

@@ -78,7 +78,7 @@ def start(lab, hb, *, hbd_holds=()):
     for name in hbd_nodes:
         lab[name].start()
     for name, address in hbd_holds:
-        wait_for(lambda: address in lab[name].addresses(), timeout=15,
+        wait_for(lambda name=name, address=address: address in lab[name].addresses(), timeout=15,
                  what=f"hbd {name} to hold {address}")
     hb.start()
 

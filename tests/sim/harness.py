@@ -40,7 +40,8 @@ import heapq
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from hbd.config.model import ClusterConfig, medium_name
 from hbd.core.actions import (Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
@@ -251,7 +252,7 @@ class Overlap:
 class Auditor:
     """Watches the segment for two physical holders of one group, IP or MAC."""
 
-    def __init__(self, sim: "Sim") -> None:
+    def __init__(self, sim: Sim) -> None:
         self.sim = sim
         self.open: dict[str, tuple[float, set[str]]] = {}
         self.overlaps: list[Overlap] = []
@@ -755,7 +756,7 @@ class Sim:
 
     def _carrier_changed(self, node: SimNode, before: list[tuple[str, bool]]) -> None:
         """Tell a running core what lost or regained carrier (a frozen one: later)."""
-        for (iface, was), (_, now_up) in zip(before, self._carrier_of(node)):
+        for (iface, was), (_, now_up) in zip(before, self._carrier_of(node), strict=False):
             if was == now_up:
                 continue
             event = CarrierChanged(iface, now_up)
@@ -1060,7 +1061,7 @@ class Sim:
             self.after(length, lambda: self._chaos_segment(faults, end))
 
     def _chaos_links(self, faults: Faults, rng: random.Random) -> None:
-        for (s, d), link in sorted(self.links.items()):
+        for (_s, _d), link in sorted(self.links.items()):
             if rng.random() < 0.3:
                 link.loss = rng.uniform(0, faults.loss)
             if rng.random() < 0.2:
@@ -1070,8 +1071,8 @@ class Sim:
             if rng.random() < 0.2:
                 link.replay = faults.replay
         self.log("sim", "chaos: degraded links " + " ".join(
-            f"{s}>{d}:{l.loss:.2f}/{l.delay[1]:.3f}" for (s, d), l in sorted(self.links.items())
-            if not l.clean or l.delay != LAN_DELAY))
+            f"{s}>{d}:{lk.loss:.2f}/{lk.delay[1]:.3f}" for (s, d), lk in sorted(self.links.items())
+            if not lk.clean or lk.delay != LAN_DELAY))
         if rng.random() < faults.partitions:
             kind = rng.choice(("pair", "oneway", "isolate") if faults.asymmetric
                               else ("pair", "isolate"))

@@ -75,7 +75,6 @@ def test_heartbeat_lan_cut_leaves_each_vip_one_holder(primary, key, other, other
     # node1 keeps probing while it stays dead (one probe a keepalive).
     assert len([p for p in sim.probes if p[1] == "node1" and p[2] == key]) >= (10.0 - DT) / KA - 2
     # After the heal nothing moves that need not.
-    t1 = sim.now
     sim.heal_hblan(primary)
     sim.run_for(3 * DT)
     assert ops_since(sim, t0) == [], sim.report()

@@ -300,7 +300,7 @@ def test_power_off_clears_resources_kill_keeps_them():
     assert sim.owners(VIP1) == ["node0", "node1"]          # split brain
     assert f"group:{VIP1}" in {o.key for o in sim.auditor.all_overlaps()}
     sim.restart("node0")                                     # crash recovery clears it
-    assert "crash recovery" in sim.trace[-4] or any("crash recovery" in l for l in sim.trace)
+    assert "crash recovery" in sim.trace[-4] or any("crash recovery" in ln for ln in sim.trace)
     sim.run_for(2.0)
     assert sim.owners(VIP1) == ["node0"]                     # toy fails back at once
 

@@ -84,7 +84,7 @@ def test_classic_covered_text_is_the_codecs(pairs, breaks, with_auth, auth_at) -
     if with_auth:
         lines.insert(min(auth_at, len(lines)), b"auth=1 abc")
     data = b">>>\n" + breaks[0] + b"".join(
-        line + brk for line, brk in zip(lines, breaks[1:])) + b"<<<\n"
+        line + brk for line, brk in zip(lines, breaks[1:], strict=False)) + b"<<<\n"
     located = locate(data)
     try:
         split, end = classic.split(data, Budget(Limits()))

@@ -98,7 +98,7 @@ def analyse(buf, method):
 
 
 def field(fields, name):
-    for t, n, v in fields:
+    for _t, n, v in fields:
         if n == name:
             return v
     return None
@@ -259,7 +259,7 @@ def build(pcapdir):
         if scen not in pk_cache:
             pk_cache[scen] = hbwire.read_pcap_udp(path)
         hits = []
-        for ts, src, dst, p in pk_cache[scen]:
+        for _ts, _src, _dst, p in pk_cache[scen]:
             try:
                 f, _, _ = hbwire.parse_netstring(p)
             except ValueError:
@@ -338,7 +338,7 @@ def trim_pcaps(pcapdir):
         # keep everything up to 4 s after the last hbdcap/compressed message
         pk = hbwire.read_pcap_udp(src)
         last = first = None
-        for ts, s, d, p in pk:
+        for ts, _s, _d, p in pk:
             if first is None:
                 first = ts
             if b"hbdcap" in p or b"_compress" in p:

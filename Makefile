@@ -1,5 +1,5 @@
 # The two commands of the README's quick start. Each sets itself up first.
-.PHONY: demo test bootstrap clean deb
+.PHONY: demo test lint bootstrap clean deb
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -12,8 +12,14 @@ demo: bootstrap
 	done
 	.venv/bin/hbd lab demo --report lab-report.html
 
-test: bootstrap
+test: bootstrap lint
 	.venv/bin/python -m pytest -q -n 2 tests
+
+# ruff on everything; mypy on everything, --strict on the pure rooms (pyproject.toml)
+lint: bootstrap
+	.venv/bin/ruff check hbd tests bench lab
+	.venv/bin/mypy hbd lab/hbd_lab
+	.venv/bin/mypy --strict hbd/core hbd/wire hbd/config
 
 # The Debian package: build/hbd_VERSION-1_ARCH.deb (packaging/build-deb.sh; docs/install.md).
 deb:

@@ -32,6 +32,9 @@ directory is `/`; systemd's variables meant for hbd alone (`NOTIFY_SOCKET`,
 `WATCHDOG_*`, `LISTEN_*`) are not passed on. Nothing here raises out: failures are log lines, counters
 and the program's `state`. `Limits` holds heartbeat's constants; tests shrink
 them. `after_exit` is the pure restart rule.
+
+Size: about 410 lines: heartbeat's respawn rules are many small ones (user, groups,
+restart pacing, stop order), kept together.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ class _Builder:
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     notify: list[Notify] = field(default_factory=list)
+    heartbeat_directives: frozenset[str] = frozenset()   # ha.cf's (for a hint)
 
     def error(self, message: str) -> None:
         self.problems.append(Problem(self.source, self.line, Severity.ERROR, message))
@@ -188,10 +189,8 @@ EXAMPLES = {name: d.example for name, d in HBD_DIRECTIVES.items()}
 
 
 def _illegal(b: _Builder, directive: str) -> None:
-    from hbd.config.hacf import DIRECTIVES as HACF_DIRECTIVES  # hacf imports this module
-
     shown = shorten(directive)
-    if directive in HACF_DIRECTIVES:
+    if directive in b.heartbeat_directives:
         b.error(f"'{directive}' is a heartbeat directive: it belongs in ha.cf, not in hbd.cf")
         return
     hint = suggest(directive, HBD_DIRECTIVES)
@@ -215,9 +214,12 @@ def _apply(b: _Builder, directive: str, rest: str) -> None:
     entry.handler(b, directive, rest)
 
 
-def parse_hbdcf(text: str, source: str = "hbd.cf") -> tuple[HbdSettings, list[Problem]]:
-    """Parse hbd.cf `text`; `source` names the file in problems."""
-    b = _Builder(source)
+def parse_hbdcf(text: str, source: str = "hbd.cf", *,
+                heartbeat_directives: frozenset[str] = frozenset()
+                ) -> tuple[HbdSettings, list[Problem]]:
+    """Parse hbd.cf `text`; `source` names the file in problems; `heartbeat_directives`
+    (ha.cf's directive names) turn an ha.cf line written here into a precise error."""
+    b = _Builder(source, heartbeat_directives=heartbeat_directives)
     for number, raw in physical_lines(text):
         b.line = number
         line = strip_comment(raw)

@@ -39,6 +39,7 @@ from hbd.config.authkeys import parse_authkeys
 from hbd.config.crosscheck import cross_check
 from hbd.config.hacf import parse_hacf
 from hbd.config.haresources import parse_haresources
+from hbd.config.hacf import DIRECTIVES as HACF_DIRECTIVES
 from hbd.config.hbdcf import parse_hbdcf
 from hbd.config.model import (AuthKeys, ClientKind, ClusterConfig, ConfigError, HaCf, Problem,
                               ResourceGroup, Severity)
@@ -282,7 +283,7 @@ def _load_hbdcf(path: str) -> tuple[HbdSettings, list[Problem]]:
     text, problems = read_text(path, required=False)
     if text is None:
         return HbdSettings(), problems
-    settings, more = parse_hbdcf(text, path)
+    settings, more = parse_hbdcf(text, path, heartbeat_directives=frozenset(HACF_DIRECTIVES))
     return settings, problems + more + _check_notify(settings, path)
 
 

@@ -15,6 +15,10 @@ Every input that may change who should hold a group ends in `reconcile()`:
 
 Operator requests (`hbctl standby|takeover`) change this node's standby and
 claims sets here. The messages that announce the result are `cluster.py`'s.
+
+Size: about 460 lines: facts, decisions, plans and their results for one node's groups,
+with fencing policy (`fencepolicy.py`) and the takeover gates (`probing.py`) already
+apart.
 """
 
 from __future__ import annotations

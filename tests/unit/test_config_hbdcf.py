@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hbd.config.hacf import parse_hacf
+from hbd.config.hacf import DIRECTIVES as HACF_DIRECTIVES
 from hbd.config.hbdcf import HBD_DIRECTIVES, metrics_endpoint, parse_hbdcf
 from hbd.config.model import Problem, Severity
 from hbd.config.settings import (HbdSettings, LogFormat, Notify, StopFailure, TcpEndpoint,
@@ -72,7 +73,8 @@ def test_every_directive_has_an_example_that_parses() -> None:
     ("fence_delay\n", "fence_delay needs a value"),
 ])
 def test_mistakes_are_errors_naming_the_line(text: str, fragment: str) -> None:
-    _, problems = parse_hbdcf("# hbd.cf\n" + text, "hbd.cf")
+    _, problems = parse_hbdcf("# hbd.cf\n" + text, "hbd.cf",
+                              heartbeat_directives=frozenset(HACF_DIRECTIVES))
     assert any(fragment in m for m in errors(problems)), problems
     assert all(p.line == 2 for p in problems)
 

@@ -46,6 +46,7 @@ def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timel
             result.two_holders[vip] = holders.not_one(states, vip, result.t_fail, end)[0]
     result.holder_spans = {vip: holders.spans(states, vip, result.t_fail - 1.0, end)
                            for vip, _, _ in VIPS.values()}
+    _wrong_identity(result, probes)
     _takeover_figures(result, primaries, probes)
     _failback_figures(result, primaries, probes)
     if len(primaries) == 1:
@@ -57,6 +58,18 @@ def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timel
         _expect_stays(result, primaries[0], probes, states)
     elif drill == "hblan":
         _expect_one_holder(result, probes, states)
+
+
+def _wrong_identity(result: DrillResult, probes: list[timeline.Probe]) -> None:
+    """Issue 12: whoever answers for a VIP answers with the group's whole identity (its
+    virtual MAC and hostname), never with a node's own, during takeover and failback."""
+    start, end = result.t_fail, result.t_end or result.t_fail
+    for owner, (vip, host, mac) in VIPS.items():
+        wrong = sorted({(p.node, p.host, p.mac) for p in timeline.for_target(probes, vip)
+                        if p.ok and start <= p.t <= end and (p.host, p.mac) != (host, mac)})
+        if wrong:
+            result.problems.append(f"{vip} answered with another identity than {host} "
+                                   f"{mac}: {wrong}")
 
 
 # --- figures -------------------------------------------------------------------------------

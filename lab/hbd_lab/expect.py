@@ -19,6 +19,7 @@ SLACK = 0.05             # failover within deadtime + this
 UNPLUG_MAX = 0.2         # unplug: node1 holds the whole identity within this of the pull
 FAILBACK_MAX = 0.2       # an ordinary failback's outage stays under this
 OTHER_MAX = 0.2          # the other VIP's longest gap (a few lost probes at most)
+HARD_MAX = 1.0           # a gap this long means something waited (e.g. for a death): wrong
 FAILOVER = ("stop", "isolate", "poweroff", "crash")
 DEAD_PRIMARY = ("poweroff", "crash")
 
@@ -64,12 +65,23 @@ def _wrong_identity(result: DrillResult, probes: list[timeline.Probe]) -> None:
     """Issue 12: whoever answers for a VIP answers with the group's whole identity (its
     virtual MAC and hostname), never with a node's own, during takeover and failback."""
     start, end = result.t_fail, result.t_end or result.t_fail
-    for owner, (vip, host, mac) in VIPS.items():
+    for vip, host, mac in VIPS.values():
         wrong = sorted({(p.node, p.host, p.mac) for p in timeline.for_target(probes, vip)
                         if p.ok and start <= p.t <= end and (p.host, p.mac) != (host, mac)})
         if wrong:
             result.problems.append(f"{vip} answered with another identity than {host} "
                                    f"{mac}: {wrong}")
+
+
+def _bounded(result: DrillResult, value: float | None, figure: float, hard: float,
+             text: str) -> None:
+    """A gap the table holds to `figure` (a miss is `late`: a busy machine misses
+    now and then) and the behaviour to `hard` (beyond it something waited that
+    should not have: a problem)."""
+    if value is None or value > hard:
+        result.problems.append(f"{text} {ms(value)}, expected under {ms(figure)}")
+    elif value > figure:
+        result.late.append(f"{text} {ms(value)}, expected under {ms(figure)}")
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -115,9 +127,8 @@ def _other_vip(result: DrillResult, primary: str, probes: list[timeline.Probe],
     gap = timeline.outage(timeline.for_target(probes, vip), result.t_fail,
                           result.t_end or result.t_fail)
     result.other_outage = gap.seconds if gap else None
-    if result.other_outage is None or result.other_outage > OTHER_MAX:
-        result.problems.append(f"the other VIP {vip} was disturbed: outage "
-                               f"{ms(result.other_outage)}")
+    _bounded(result, result.other_outage, OTHER_MAX, HARD_MAX,
+             f"the other VIP {vip} was disturbed: outage")
     moved = holders.moves(states, vip, result.t_fail, result.t_end or result.t_fail)
     if moved:
         result.problems.append(f"the other VIP {vip} moved: " + ", ".join(
@@ -156,9 +167,8 @@ def _expect_failover(result: DrillResult, primaries: tuple[str, ...], setting: S
                            f"{ms(SLACK)} ({ms(setting.deadtime + SLACK)})")
     if result.t_back is None:
         p.append(f"{' and '.join(primaries)} did not get {vip} back")
-    elif result.failback_outage is None or result.failback_outage > FAILBACK_MAX:
-        p.append(f"failback outage {ms(result.failback_outage)}, expected under "
-                 f"{ms(FAILBACK_MAX)}")
+    else:
+        _bounded(result, result.failback_outage, FAILBACK_MAX, HARD_MAX, "failback outage")
 
 
 def _expect_stays(result: DrillResult, primary: str, probes: list[timeline.Probe],
@@ -178,8 +188,7 @@ def _expect_stays(result: DrillResult, primary: str, probes: list[timeline.Probe
                                f"{primary} hung (no fencing, no watchdog: it must stay)")
     gap = timeline.outage(timeline.for_target(probes, vip), result.t_fail, end)
     result.outage = gap.seconds if gap else None
-    if result.outage is None or result.outage > OTHER_MAX:
-        result.problems.append(f"{vip} was interrupted: outage {ms(result.outage)}")
+    _bounded(result, result.outage, OTHER_MAX, HARD_MAX, f"{vip} was interrupted: outage")
 
 
 def _expect_one_holder(result: DrillResult, probes: list[timeline.Probe],
@@ -205,5 +214,4 @@ def _expect_one_holder(result: DrillResult, probes: list[timeline.Probe],
         gap = timeline.outage(timeline.for_target(probes, vip), heal, end)
         worst = max(worst, gap.seconds if gap else float("inf"))
     result.after_heal_outage = worst
-    if worst > OTHER_MAX:
-        result.problems.append(f"after the heal a VIP was interrupted: outage {ms(worst)}")
+    _bounded(result, worst, OTHER_MAX, HARD_MAX, "after the heal a VIP was interrupted: outage")

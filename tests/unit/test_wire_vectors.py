@@ -1,11 +1,11 @@
 """Every captured vector: verdict as listed, fields as listed, tokens recomputed,
 bytes rebuilt exactly, and our encoder reproducing what heartbeat sent.
 
-Shared vectors sit beside the repository (`../shared/vectors`, the layout on a
-developer machine and in CI); captures made for this repository sit under
-`tests/vectors/`. Every `manifest.json` found under either is used, so a new
-capture is picked up without touching the tests. A missing shared/ is an
-error (at collection), never a skip. `test_decode_cmd.py` reuses the helpers.
+heartbeat 3.0.6's captured vectors are in `tests/vectors/heartbeat/` (copied
+with their manifest and README from the project's shared vectors); captures
+made for this repository sit beside them under `tests/vectors/`. Every
+`manifest.json` found there is used, so a new capture is picked up without
+touching the tests. Missing vectors are an error (at collection), never a skip. `test_decode_cmd.py` reuses the helpers.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from hbd.wire import Accepted, Encoding, FieldType, Inspected, Message, Rejected
 from hbd.wire.auth import classic_text, digest, format_token
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_VECTORS = REPO.parent / "shared" / "vectors"
+SHARED_VECTORS = REPO / "tests" / "vectors" / "heartbeat"
 LOCAL_VECTORS = REPO / "tests" / "vectors"
 
 if not (SHARED_VECTORS / "manifest.json").is_file():
-    raise RuntimeError(f"shared test vectors missing: expected {SHARED_VECTORS}/manifest.json "
-                       "(the shared/ folder must sit beside the repository)")
+    raise RuntimeError(f"heartbeat test vectors missing: expected {SHARED_VECTORS}/manifest.json")
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ class Vector:
 
 
 def manifests() -> list[Path]:
-    found = sorted(SHARED_VECTORS.glob("**/manifest.json"))
-    if LOCAL_VECTORS.is_dir():
-        found += sorted(LOCAL_VECTORS.glob("**/manifest.json"))
+    found = sorted(LOCAL_VECTORS.glob("**/manifest.json"))
     return found
 
 

@@ -18,11 +18,11 @@ inside the node.
         {"op": "reannounce", "specs": [...]} -> {"ok": true}
         {"op": "hold"} -> {"held": true}, then waits to be killed (a crash, for the tests)
 
-    identity_driver.py listen-arp IFACE IP MAC TIMEOUT
+    identity_driver.py listen-arp IFACE IP MAC TIMEOUT [--any-form]
         prints {"ready": true} once listening, then {"arp": {...}, "forms": [request,
         reply]} and exits 0 once both forms of gratuitous ARP announcing IP at MAC were
-        heard (each with the frame's Ethernet source, "source_mac"); exits 1 after
-        TIMEOUT seconds.
+        heard (each with the frame's Ethernet source, "source_mac"), or one with
+        --any-form; exits 1 after TIMEOUT seconds.
 
     identity_driver.py probe IFACE IP WAIT
         one RFC 5227 ARP probe; prints {"answered", "mac", "error"}.
@@ -137,8 +137,8 @@ def listen_arp(args: argparse.Namespace) -> int:
                     and arp.sender_mac == args.mac.lower():
                 heard[arp.op] = {"op": arp.op, "sender_mac": arp.sender_mac,
                                  "sender_ip": arp.sender_ip, "source_mac": arp.source_mac}
-                if len(heard) == 2:
-                    emit({"arp": heard[1], "forms": [heard[1], heard[2]]})
+                if len(heard) == 2 or args.any_form:
+                    emit({"arp": heard[arp.op], "forms": list(heard.values())})
                     return 0
     return 1
 
@@ -171,6 +171,8 @@ def main() -> int:
     for name in ("iface", "ip", "mac"):
         listener.add_argument(name)
     listener.add_argument("timeout", type=float)
+    listener.add_argument("--any-form", action="store_true",
+                          help="one form is enough (the kernel's arp_notify sends requests only)")
     prober = sub.add_parser("probe")
     for name in ("iface", "ip"):
         prober.add_argument(name)

@@ -127,7 +127,7 @@ def listen_for_garp(lab, vip) -> subprocess.Popen:
     """An ARP listener on the client, waiting for a gratuitous ARP of `vip` at its MAC."""
     proc = lab.extra("client").popen(
         [sys.executable, ARP_DRIVER, "listen-arp", "eth0", vip.address, vip.mac,
-         str(TIMEOUT)], stdout=subprocess.PIPE, text=True)
+         str(TIMEOUT), "--any-form"], stdout=subprocess.PIPE, text=True)
     assert json.loads(proc.stdout.readline()) == {"ready": True}
     return proc
 

@@ -58,7 +58,7 @@ def test_metrics_and_notify_hooks_during_a_takeover_and_failback(tmp_path):
             metrics 127.0.0.1:9694
             notify {hang}
             notify {hook}
-            notify_timeout 1s
+            notify_timeout 1
             """))
         node1.stop()
         node1.start()
@@ -73,8 +73,12 @@ def test_metrics_and_notify_hooks_during_a_takeover_and_failback(tmp_path):
         assert metric(text, "hbd_peer_deaths_total", peer="node0") is not None
         wait_for(lambda: metric(scrape(node1), "hbd_group_held", group=GROUP1) == 0.0,
                  timeout=10, what="node1's scrape to show vip1 handed back")
-        order = [json.loads(line)["event"] for line in events.read_text().splitlines()
-                 if line.strip()]
+        def order() -> list[str]:
+            text = events.read_text() if events.exists() else ""
+            return [json.loads(line)["event"] for line in text.splitlines() if line.strip()]
+        # hooks run one event at a time, each after the hanging one is killed (1 s)
+        wait_for(lambda: "group_lost" in order(), timeout=60, what="the hook to see group_lost")
+        order = order()
         wanted = ["peer_dead", "group_gained", "group_lost"]
         seen = [e for e in order if e in wanted or e.startswith("peer_")]
         assert seen.index("peer_dead") < seen.index("group_gained") < seen.index("group_lost")

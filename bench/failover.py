@@ -211,13 +211,16 @@ async def _floor_takeover(state_dir: str) -> None:
     from hbd.config.haresources import parse_resource
     from hbd.resources.identity import Identity
     identity = Identity(state_dir)
-    print(time.monotonic(), flush=True)      # the operations start now (CLOCK_MONOTONIC)
+    block = []
     for word in ("IPaddr::192.168.32.21/24/eth0/192.168.32.255",
                  "MacAddr::eth0::00:1E:68:1E:99:5E", "Hostname::nodevir",
                  "DefaultRoute::192.168.32.254"):
         resource, _ = parse_resource(word)
-        result = await identity.start(resource, group="floor")
-        assert result.ok, result.detail
+        assert resource is not None
+        block.append(resource)
+    print(time.monotonic(), flush=True)      # the operation starts now (CLOCK_MONOTONIC)
+    result = await identity.start_block(block, group="floor")   # one move, as hbd does
+    assert result.ok, result.detail
     await identity.close()
 
 

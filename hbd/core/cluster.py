@@ -94,6 +94,9 @@ class Cluster:
         if self.done:
             return []
         self._quiet = False
+        # before the clock moves: deadlines due now still count (they filter on it). An
+        # event at or past one of them is never quiet: a fact may have moved with time.
+        due = self._decision_deadline()
         out: list[Action] = []
         if self.booted and self.members.observe_clock(now):
             out.append(Notice(NoticeKind.WARNING, self.me, "this node did not run for more "
@@ -105,7 +108,7 @@ class Cluster:
             case PacketReceived():
                 out += self._handle_packet(event, now)
             case TimerFired():
-                pass
+                self._quiet = True      # only the keepalive was due (checked below)
             case ResourceOpFinished():
                 out += self.owner.op_finished(event, now)
             case FenceFinished():
@@ -117,19 +120,23 @@ class Cluster:
             case CarrierChanged():
                 out += self._carrier(event)
             case PingReplied():
-                out += self._changes(self.members.ping_replied(event.address, now))
+                changes = self.members.ping_replied(event.address, now)
+                self._quiet = not changes
+                out += self._changes(changes)
             case AdminRequested():
                 out += self.owner.admin(event)
             case ShutdownRequested():
                 out += self._handle_shutdown(now)
             case LoadSampled():
                 self.messenger.loadavg = event.loadavg
+                self._quiet = True
             case _:
                 raise TypeError(f"unknown event {event!r}")
         if not self.booted:
             return out
         out += self._timers(now)
-        if self._quiet and not any(isinstance(a, Notice) for a in out):
+        if (self._quiet and (due is None or now < due)
+                and not any(isinstance(a, Notice) for a in out)):
             return out        # a routine status: no fact changed, no decision to revisit
         ops = self.owner.reconcile(now, self._local())
         out += self._announce(now)
@@ -143,6 +150,12 @@ class Cluster:
             self.members.generations_dirty = False
             out.append(SavePeerGenerations(tuple(sorted(self.members.known_generations().items()))))
         return out
+
+    def _decision_deadline(self) -> float | None:
+        """The earliest deadline other than the next keepalive."""
+        times = [self.members.next_deadline(), *self.owner.deadlines(),
+                 *self.handshake.deadlines()]
+        return min((t for t in times if t is not None), default=None)
 
     def next_deadline(self) -> float | None:
         if self.done or not self.booted:

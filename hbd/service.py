@@ -44,7 +44,10 @@ from hbd.core.events import (AdminRequested, CarrierChanged, LoadSampled, PingRe
                              ShutdownRequested, Started)
 from hbd.core.policy import Policy
 from hbd.core.status import ClusterStatus
-from hbd.metrics import Metrics, MetricsServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:           # prometheus-client (~12 MB) only for a node that exports metrics
+    from hbd.metrics import Metrics, MetricsServer
 from hbd.notify import Hooks
 from hbd.options import DaemonOptions
 from hbd.resources.carrier import CarrierWatch
@@ -121,8 +124,9 @@ class Service:
         self.fencer: Fencer | None = None
         self.hooks = Hooks([n.argv for n in config.hbd.notify], node=config.node_name,
                            timeout=config.hbd.notify_timeout)
-        self.metrics = Metrics(config.node_name, status=self.cluster_status,
-                               counters=self.daemon_info)
+        self.metrics: Metrics | None = None
+        if config.hbd.metrics is not None:
+            self._metrics()
         self.metrics_server: MetricsServer | None = None
         self.respawner = Respawner(config.hacf.respawned, config.hacf.env,
                                    logs.get("hbd.respawn").bind(node=config.node_name),
@@ -164,7 +168,8 @@ class Service:
         await self.control.start()
         self.hooks.start()
         if self.config.hbd.metrics is not None:
-            self.metrics_server = MetricsServer.for_endpoint(self.metrics,
+            from hbd.metrics import MetricsServer
+            self.metrics_server = MetricsServer.for_endpoint(self._metrics(),
                                                              self.config.hbd.metrics)
             await self.metrics_server.start()
 
@@ -206,7 +211,7 @@ class Service:
                           pet=self.watchdog.pet if self.watchdog else None,
                           probe_wait=self.config.hbd.arp_probe_wait)
         runtime.on_notice = self._on_notice
-        runtime.on_op_finished = self.metrics.on_op_finished
+        runtime.on_op_finished = self._on_op_finished
         self.runtime = runtime
         try:
             await self._open_edges(runtime)
@@ -265,7 +270,8 @@ class Service:
                 and notice.get("status") == "active"):
             self.respawner.start()      # communication is up (idempotent)
         self.hooks.on_notice(notice)
-        self.metrics.on_notice(notice)
+        if self.metrics is not None:
+            self.metrics.on_notice(notice)
 
     # --- the shell's side of actions that are not resource operations ---------------------------
     def _fence_self(self, action: FenceSelf) -> None:
@@ -358,7 +364,19 @@ class Service:
         return self.config
 
     def metrics_text(self) -> str:
-        return self.metrics.text()
+        """Without a metrics endpoint the counters start at the first `hbctl metrics`."""
+        return self._metrics().text()
+
+    def _metrics(self) -> Metrics:
+        if self.metrics is None:
+            from hbd.metrics import Metrics
+            self.metrics = Metrics(self.config.node_name, status=self.cluster_status,
+                                   counters=self.daemon_info)
+        return self.metrics
+
+    def _on_op_finished(self, group: str, op: str, seconds: float, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.on_op_finished(group, op, seconds, ok)
 
     def request_admin(self, event: AdminRequested) -> None:
         if self.runtime is None:

@@ -29,10 +29,11 @@ import dataclasses
 import os
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hbd import logs
 from hbd.config.agents import AgentClass, agent_of
+from hbd.config.environ import script_env
 from hbd.config.haresources import NATIVE_RESOURCES
 from hbd.config.model import ClusterConfig, Problem
 from hbd.control import (Authorizer, ControlServer, Request, RequestFailed, SocketInUse,
@@ -44,10 +45,6 @@ from hbd.core.events import (AdminRequested, CarrierChanged, LoadSampled, PingRe
                              ShutdownRequested, Started)
 from hbd.core.policy import Policy
 from hbd.core.status import ClusterStatus
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:           # prometheus-client (~12 MB) only for a node that exports metrics
-    from hbd.metrics import Metrics, MetricsServer
 from hbd.notify import Hooks
 from hbd.options import DaemonOptions
 from hbd.resources.carrier import CarrierWatch
@@ -64,28 +61,16 @@ from hbd.transport.media import Media, MediaError
 from hbd.transport.ping import Pinger
 from hbd.watchdog import Watchdog, heartbeat_timeout, open_watchdog
 
+if TYPE_CHECKING:           # prometheus-client (~12 MB) only for a node that exports metrics
+    from hbd.metrics import Metrics, MetricsServer
+
 LOAD_INTERVAL = 10.0
 # ha.cf settings a reload applies to the running daemon; every other change waits
 # for a restart (the core was built with it)
 LIVE_HACF = ("logfile", "debugfile", "logfacility", "debug", "msgfmt", "compression",
              "compression_threshold", "traditional_compression", "written", "lines")
-SCRIPT_ENV_KEYS = {"logfacility": "HA_LOGFACILITY", "logfile": "HA_LOGFILE",
-                   "debugfile": "HA_DEBUGLOG"}
 
 Loaded = tuple[ClusterConfig | None, list[Problem]]
-
-
-def script_env(config: ClusterConfig) -> dict[str, str]:
-    env = {"HA_D": config.config_dir, "HA_DIR": config.config_dir,
-           "HA_RCDIR": os.path.join(config.config_dir, "rc.d"),
-           "HA_CURHOST": config.node_name}
-    for attr, key in SCRIPT_ENV_KEYS.items():
-        value = getattr(config.hacf, attr)
-        if value:
-            env[key] = value
-    for name, value in config.hacf.env:           # ha.cf `env NAME=value`, as heartbeat
-        env[f"HA_{name}"] = value
-    return env
 
 
 def watched_interfaces(config: ClusterConfig) -> tuple[str, ...]:

@@ -47,7 +47,7 @@ def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timel
             result.two_holders[vip] = holders.not_one(states, vip, result.t_fail, end)[0]
     result.holder_spans = {vip: holders.spans(states, vip, result.t_fail - 1.0, end)
                            for vip, _, _ in VIPS.values()}
-    _wrong_identity(result, probes)
+    _wrong_identity(result, primaries, probes)
     _takeover_figures(result, primaries, probes)
     _failback_figures(result, primaries, probes)
     if len(primaries) == 1:
@@ -61,13 +61,19 @@ def evaluate(result: DrillResult, primaries: tuple[str, ...], probes: list[timel
         _expect_one_holder(result, probes, states)
 
 
-def _wrong_identity(result: DrillResult, probes: list[timeline.Probe]) -> None:
+def _wrong_identity(result: DrillResult, primaries: tuple[str, ...],
+                    probes: list[timeline.Probe]) -> None:
     """Issue 12: whoever answers for a VIP answers with the group's whole identity (its
-    virtual MAC and hostname), never with a node's own, during takeover and failback."""
+    virtual MAC and hostname), never with a node's own, during takeover and failback.
+    When several primaries fail together the standby holds several groups but has one
+    MAC and one hostname: it answers every VIP with one of those groups' identities
+    (the last one applied), never with its own."""
     start, end = result.t_fail, result.t_end or result.t_fail
+    shared = {(VIPS[p][1], VIPS[p][2]) for p in primaries} if len(primaries) > 1 else set()
     for vip, host, mac in VIPS.values():
+        allowed = {(host, mac)} | shared
         wrong = sorted({(p.node, p.host, p.mac) for p in timeline.for_target(probes, vip)
-                        if p.ok and start <= p.t <= end and (p.host, p.mac) != (host, mac)})
+                        if p.ok and start <= p.t <= end and (p.host, p.mac) not in allowed})
         if wrong:
             result.problems.append(f"{vip} answered with another identity than {host} "
                                    f"{mac}: {wrong}")

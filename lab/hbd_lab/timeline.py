@@ -64,13 +64,15 @@ def outage(probes: list[Probe], start: float, end: float) -> Gap | None:
     """The longest silence on one target's probes between `start` and `end`.
 
     None when no probe was answered after the silence inside the window (the
-    service never came back in it).
+    service never came back in it). Probes before `start` only say when the
+    target last answered: a silence that ended before `start` (say the failover
+    before a failback) is not this window's, one still running at `start` is.
     """
     last_ok: float | None = None
     best: Gap | None = None
     lost_since: float | None = None
     for probe in probes:
-        if probe.t < start - 1.0:
+        if probe.t < start:
             if probe.ok:
                 last_ok = probe.t
             continue

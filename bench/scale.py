@@ -251,6 +251,21 @@ class ScaleCluster:
     def rss_mb(self) -> dict[str, float]:
         return {n: rss_kb_of(self.nodes[n].pids()) / 1024 for n in self.names}
 
+    def udp(self) -> dict[str, tuple[int, int]]:
+        """Per node: UDP datagrams dropped for a full receive buffer so far
+        (RcvbufErrors) and bytes waiting in its port-694 sockets now: a node
+        that cannot keep up shows here first."""
+        out = {}
+        for name in self.names:
+            text = self.topo.nodes[name].run(["sh", "-c", "cat /proc/net/snmp; ss -Huan"],
+                                             check=False).stdout
+            udp = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
+            drops = int(udp[1][udp[0].index("RcvbufErrors")]) if len(udp) >= 2 else 0
+            queued = sum(int(w[1]) for w in (line.split() for line in text.splitlines())
+                         if len(w) >= 5 and w[0] == "UNCONN" and w[3].endswith(":694"))
+            out[name] = (drops, queued)
+        return out
+
     def hb_packets(self) -> tuple[int, int]:
         """Packets the switch's heartbeat ports received from the nodes (sent by
         them) and transmitted to them (delivered)."""
@@ -348,6 +363,8 @@ class Result:
     pps_sent: float = 0.0
     pps_delivered: float = 0.0
     exited: list[str] = field(default_factory=list)          # daemons gone during idle
+    rcvbuf_drops: int = 0                                    # all nodes, during idle
+    queued: list[int] = field(default_factory=list)          # bytes per node, at the end
     kill: Takeover | None = None
     status_us: float | None = None
     unsettled: str | None = None       # why the cluster never reached its steady state
@@ -366,6 +383,7 @@ def idle(cluster: ScaleCluster, seconds: float, result: Result,
          progress=print) -> None:
     """The idle window: CPU, RSS, packets, deaths and late heartbeats."""
     offsets = cluster.log_offsets()
+    udp = cluster.udp()
     ticks = cluster.cpu_ticks()
     sent, delivered = cluster.hb_packets()
     start = time.monotonic()
@@ -379,6 +397,9 @@ def idle(cluster: ScaleCluster, seconds: float, result: Result,
     elapsed = time.monotonic() - start
     after = cluster.cpu_ticks()
     sent2, delivered2 = cluster.hb_packets()
+    udp2 = cluster.udp()
+    result.rcvbuf_drops = sum(udp2[n][0] - udp[n][0] for n in cluster.names)
+    result.queued = [udp2[n][1] for n in cluster.names]
     result.idle_s = elapsed
     result.exited = [n for n in cluster.names if not cluster.nodes[n].running()]
     result.cpu_pct = [(after[n] - ticks[n]) / CLK_TCK / elapsed * 100
@@ -444,7 +465,11 @@ def table(r: Result) -> list[str]:
              f"{sum(r.cpu_pct) / 100:.2f}" if r.cpu_pct else "-"),
             ("RSS per node, MB (median / max)", _med_max(r.rss_mb, digits=1)),
             ("heartbeat LAN pps: sent by nodes / delivered to nodes",
-             f"{r.pps_sent:.0f} / {r.pps_delivered:.0f}")]
+             f"{r.pps_sent:.0f} / {r.pps_delivered:.0f}"),
+            ("datagrams dropped for full receive buffers (idle, all nodes)",
+             str(r.rcvbuf_drops)),
+            ("bytes waiting on port 694 at the end (median / max)",
+             _med_max([float(q) for q in r.queued], digits=0))]
     rows += _arithmetic(r)
     rows += _kill_rows(r)
     if r.unsettled:

@@ -1,26 +1,31 @@
 """Scale benchmark: N hbd nodes on one heartbeat LAN, idle, then one primary killed.
 
     sudo .venv/bin/python bench/scale.py [--nodes 16 32 64] [--minutes 10]
-        [--keepalive 200] [--deadtime 1000] [--groups 8] [--record PATH]
+        [--keepalive 200] [--deadtime 1000] [--groups 8] [--lone]
+        [--record PATH] [--keep-logs DIR]
 
 For each N: N network + UTS namespaces (n00, n01, ...), each with eth2 on one
 heartbeat bridge (`bcast eth2`) and eth0 on one service bridge, both inside
 the run's switch namespace; `--groups` resource groups (one IPaddr on eth0
 each) whose primaries are the first nodes, every other node a standby
 (hbd's N+1 placement: the first standby in ha.cf order backs every group).
-ha.cf, haresources and authkeys (sha1) are generated per node (`scaling.py`).
+ha.cf, haresources and authkeys (sha1) are generated per node (`Setting`).
 
 Then, per N (issue 12):
 1. idle for `--minutes`: false deaths (any "is dead" line in any node's log),
    late heartbeats, CPU per node (utime + stime of /proc/PID/stat over the
-   window, % of one core: median and max), RSS per node (median, max) and
+   window, % of one core: median and max), RSS per node (median, max),
    packets on the heartbeat LAN (the switch's ports: sent by the nodes,
-   delivered to the nodes);
-2. the first primary SIGKILLed, then `hbd restore` in its namespace (what
-   systemd's `ExecStopPost=` does): its group must start exactly once across
-   all logs, on the first standby, and the time from the kill until the
-   address is up there (`ip monitor address` in the taker's namespace) is
-   compared with deadtime + 50 ms;
+   delivered to the nodes), and who could not keep up (UDP receive-buffer
+   drops, bytes left waiting on port 694). A cluster that never settles is
+   measured for one minute, without the kill;
+2. the first primary SIGKILLed and its address removed at once (what
+   systemd's `ExecStopPost=hbd restore` leaves; `hbd restore` itself runs
+   after the measurement and must exit 0): its group must start exactly once
+   across all logs, on the first standby, and the time from the kill until
+   the address is up there (`ip monitor address` in the taker's namespace,
+   `ip addr` polled as a fallback) is compared with deadtime + 50 ms; the
+   taker's log says when it declared the death and started the group;
 3. the arithmetic: received statuses/s per node, the per-status cost of
    `bench/status_cost.py` for this N, the CPU that predicts per node and for
    the cluster, against what was measured. The issue's arithmetic counts
@@ -29,9 +34,18 @@ Then, per N (issue 12):
    acks a second besides its (N-1) x rate statuses: the table shows both, and
    the measured CPU per received packet.
 
+`--lone`: what one node costs on a machine of its own. Only the last node
+runs hbd; the other N-1 are played by a feeder (`Feeder`, this file run with
+`--feed` in a namespace of its own on the heartbeat switch) that sends what
+they would: from each one's address, a status every keepalive and its acks,
+signed, each datagram distinct. No kill.
+
 One table per N is printed and appended to `--record` (default
 bench/results/scale-<date>.txt). Everything lives under one name prefix and is
 swept away at the end, on failure and on SIGTERM too.
+
+Size: one benchmark and its fixtures (the cluster, the feeder, the table) in
+the one file the benchmark owns; a reader follows it top to bottom.
 """
 
 from __future__ import annotations
@@ -39,10 +53,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
+import hashlib
+import itertools
 import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,8 +72,11 @@ from pathlib import Path
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "lab")]
 
+from hbd.config.model import AuthKeys  # noqa: E402
 from hbd.control.client import request_sync  # noqa: E402
 from hbd.control.protocol import ControlError, socket_path  # noqa: E402
+from hbd.wire.codec import encode  # noqa: E402
+from hbd.wire.message import Message  # noqa: E402
 from hbd_lab import netns  # noqa: E402
 from hbd_lab.cluster import LabNode, render_authkeys, wait_for  # noqa: E402
 
@@ -64,6 +85,7 @@ SLACK_S = 0.050                  # the takeover's allowance over deadtime (issue
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 UNSETTLED_MINUTES = 1.0          # the window of a cluster that never settled
 HB_NET, SVC_NET = "10.161.0", "192.168.33"
+KEY = "hbd-scale-key"
 
 
 # --- the cluster ------------------------------------------------------------------------
@@ -159,14 +181,19 @@ class AddrMonitor:
 
 
 class ScaleCluster:
-    """N hbd nodes in namespaces under one prefix (`Setting`)."""
+    """N hbd nodes in namespaces under one prefix (`Setting`). `lone`: only the
+    last node runs hbd; the other N-1 are played by a feeder (`feed`) in a
+    namespace of its own on the same heartbeat switch."""
 
-    def __init__(self, setting: Setting, prefix: str = PREFIX) -> None:
+    def __init__(self, setting: Setting, prefix: str = PREFIX, *, lone: bool = False) -> None:
         self.setting = setting
-        self.names = setting.names
+        self.lone = lone
+        self.names = setting.names[-1:] if lone else setting.names
         self.topo = netns.Topology(prefix)
         self.workdir = Path(netns.WORK_DIR) / prefix
         self.nodes: dict[str, LabNode] = {}
+        self.hb_ports: list[str] = []
+        self.feeder: subprocess.Popen | None = None
 
     def build(self) -> None:
         reason = netns.available()
@@ -174,14 +201,29 @@ class ScaleCluster:
             raise netns.NetnsError(reason)
         self.destroy()                               # whatever a crashed run left
         hb, svc = self.topo.add_switch("hb"), self.topo.add_switch("svc")
-        keys = render_authkeys("sha1", "hbd-scale-key")
-        for i, name in enumerate(self.names):
+        keys = render_authkeys("sha1", KEY)
+        for i, name in enumerate(self.setting.names):
+            if name not in self.names:
+                continue
             ns = self.topo.add_node(name)
-            self.topo.cable(name, "eth2", hb, address=f"{HB_NET}.{i + 1}/24")
+            self.hb_ports.append(self.topo.cable(name, "eth2", hb, address=f"{HB_NET}.{i + 1}/24"))
             self.topo.cable(name, "eth0", svc, address=f"{SVC_NET}.{100 + i}/24")
             node = LabNode(name, ns, self.workdir / name)
             node.install(self.setting.hacf(), self.setting.haresources(), keys)
             self.nodes[name] = node
+        if self.lone:
+            self.topo.add_node("feed", uts=False)
+            self.topo.cable("feed", "eth2", hb, address=f"{HB_NET}.1/24")
+            for i in range(2, self.setting.nodes):
+                self.topo.nodes["feed"].ip("addr", "add", f"{HB_NET}.{i}/24", "dev", "eth2")
+
+    def start_feeder(self, seconds: float) -> None:
+        s = self.setting
+        self.feeder = self.topo.nodes["feed"].popen(
+            [sys.executable, os.path.abspath(__file__), "--feed", str(seconds), "--nodes",
+             str(s.nodes), "--groups", str(s.groups), "--keepalive", str(s.keepalive_ms),
+             "--deadtime", str(s.deadtime_ms)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def start(self, batch: int = 8) -> None:
         """Primaries first (they take their groups at initdead), then the standbys,
@@ -190,8 +232,11 @@ class ScaleCluster:
             chunk = self.names[k:k + batch]
             for name in chunk:
                 self.nodes[name].start()
-            wait_for(lambda chunk=chunk: all(self.answers(n) for n in chunk), timeout=90,
+            wait_for(functools.partial(self.all_answer, chunk), timeout=90,
                      what=f"hbd to answer on {chunk[0]}..{chunk[-1]}", interval=0.2)
+
+    def all_answer(self, names: tuple[str, ...]) -> bool:
+        return all(self.answers(n) for n in names)
 
     def answers(self, name: str) -> bool:
         if not self.nodes[name].running():
@@ -220,7 +265,7 @@ class ScaleCluster:
             moved = [g["key"] for g in doc["groups"] if g["holder"] != g["primary"]]
             if moved:
                 return f"{name} sees {moved} off their primaries"
-        for g in range(self.setting.groups):
+        for g in range(0 if self.lone else self.setting.groups):
             if self.setting.vip(g) not in self.addresses(self.names[g]):
                 return f"{self.setting.vip(g)} is not on {self.names[g]}"
         return None
@@ -271,7 +316,7 @@ class ScaleCluster:
         them) and transmitted to them (delivered)."""
         out = subprocess.run(["ip", "-n", self.topo.switch_ns, "-j", "-s", "link", "show",
                               "master", "hb"], capture_output=True, text=True, timeout=10).stdout
-        links = json.loads(out or "[]")
+        links = [x for x in json.loads(out or "[]") if x["ifname"] in self.hb_ports]
         return (sum(x["stats64"]["rx"]["packets"] for x in links),
                 sum(x["stats64"]["tx"]["packets"] for x in links))
 
@@ -317,6 +362,9 @@ class ScaleCluster:
                 shutil.copyfile(node.log_path, os.path.join(where, f"{name}.log"))
 
     def destroy(self) -> None:
+        if self.feeder is not None and self.feeder.poll() is None:
+            self.feeder.kill()
+            self.feeder.wait(10)
         for node in self.nodes.values():
             pid = node.pid()
             if pid is not None:
@@ -331,6 +379,81 @@ def _stamp(lines: list[str], since: float) -> float | None:
     with contextlib.suppress(ValueError, IndexError):
         return datetime.datetime.fromisoformat(lines[0].split()[0]).timestamp() - since
     return None
+
+
+# --- the feeder: N-1 peers' traffic for one lone node -------------------------------------
+FEED_TICK = 0.005
+
+
+class Feeder:
+    """What N-1 hbd peers send on the heartbeat LAN, as they send it: from each
+    peer's own address, a status every keepalive (the primaries announcing their
+    group in `hbd_hold`) and an `NS_ackmsg` for every 10th message of each other
+    node, all sha1-signed, classic format, each datagram distinct."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.keys = AuthKeys.single("sha1", KEY, index=3)
+        names = setting.names
+        self.peers = names[:-1]
+        self.uuids = {n: hashlib.md5(n.encode()).digest() for n in names}
+        self.holds = {names[g]: f"IPaddr::{setting.vip(g)}/24/eth0/{SVC_NET}.255 "
+                      for g in range(setting.groups)}
+        self.seq = dict.fromkeys(names, 0)
+        self.dests = {p: itertools.cycle([n for n in names if n != p]) for p in self.peers}
+        self.socks = {}
+        for i, peer in enumerate(self.peers):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.bind((f"{HB_NET}.{i + 1}", 694))
+            self.socks[peer] = sock
+        self.target = (f"{HB_NET}.255", 694)
+        self.sent = 0
+
+    def _send(self, peer: str, pairs: list[tuple[str, object]]) -> None:
+        data = encode(Message.of(*pairs), self.keys, fmt="classic")   # type: ignore[arg-type]
+        self.socks[peer].sendto(data, self.target)
+        self.sent += 1
+
+    def status(self, peer: str, ts: str) -> None:
+        self.seq[peer] += 1
+        self._send(peer, [("t", "status"), ("st", "active"),
+                          ("dt", f"{self.setting.deadtime_ms:x}"), ("protocol", "1"),
+                          ("hbd_hold", self.holds.get(peer, " ")), ("hbd_standby", "none"),
+                          ("hbd_claim", "none"), ("hbd_fail", " "), ("src", peer),
+                          ("srcuuid", self.uuids[peer]), ("seq", f"{self.seq[peer]:x}"),
+                          ("hg", "1"), ("ts", ts), ("ld", "0.50 0.50 0.50 1/100 100"),
+                          ("ttl", "17")])
+
+    def ack(self, peer: str, ts: str) -> None:
+        dest = next(self.dests[peer])
+        self._send(peer, [("t", "NS_ackmsg"), ("dest", dest),
+                          ("ackseq", f"{max(1, self.seq[dest]):x}"),
+                          ("destuuid", self.uuids[dest]), ("src", peer),
+                          ("srcuuid", self.uuids[peer]), ("hg", "1"), ("ts", ts), ("ttl", "17")])
+
+    def run(self, seconds: float) -> dict[str, float]:
+        period = self.setting.keepalive_ms / 1000
+        ack_every = 10 * period / (self.setting.nodes - 1)     # per peer
+        start = time.monotonic()
+        n = len(self.peers)
+        next_status = {p: start + period * i / n for i, p in enumerate(self.peers)}
+        next_ack = {p: start + ack_every * i / n for i, p in enumerate(self.peers)}
+        end = start + seconds
+        while (now := time.monotonic()) < end:        # bounded by `end`
+            ts = f"{int(time.time()):x}"
+            for peer in self.peers:
+                if now >= next_status[peer]:
+                    self.status(peer, ts)
+                    next_status[peer] = max(next_status[peer] + period, now)
+                for _ in range(8):                      # bounded catch-up per tick
+                    if now < next_ack[peer]:
+                        break
+                    self.ack(peer, ts)
+                    next_ack[peer] += ack_every
+                next_ack[peer] = max(next_ack[peer], now - period)   # never a burst
+            time.sleep(FEED_TICK)
+        return {"sent": self.sent, "seconds": time.monotonic() - start}
 
 
 def cpu_ticks_of(pids: list[int]) -> int:
@@ -355,6 +478,7 @@ def rss_kb_of(pids: list[int]) -> int:
 @dataclass
 class Result:
     setting: Setting
+    lone: bool = False                 # one real node, the others played by the feeder
     idle_s: float = 0.0
     false_deaths: list[str] = field(default_factory=list)
     late: int = 0
@@ -373,6 +497,9 @@ class Result:
     @property
     def holds(self) -> bool:
         k = self.kill
+        if self.lone:
+            return (self.error is None and self.unsettled is None and not self.false_deaths
+                    and not self.exited)
         return (self.error is None and self.unsettled is None and not self.false_deaths and not self.exited
                 and k is not None and k.starts == 1 and k.holders == [k.taker]
                 and k.up_s is not None and k.up_s <= self.setting.deadtime_ms / 1000 + SLACK_S
@@ -412,34 +539,42 @@ def idle(cluster: ScaleCluster, seconds: float, result: Result,
     result.late = len(cluster.lines_since(offsets, "Late heartbeat"))
 
 
-def run_one(setting: Setting, minutes: float, prefix: str = PREFIX, *,
+def run_one(setting: Setting, minutes: float, prefix: str = PREFIX, *, lone: bool = False,
             cost: bool = True, keep_logs: str | None = None, progress=print) -> Result:
     """Build, start, idle, kill, tear down: one N. Never raises for a run that
-    went wrong (the error is in the result); the namespaces are always gone."""
-    result = Result(setting)
-    cluster = ScaleCluster(setting, prefix)
+    went wrong (the error is in the result); the namespaces are always gone.
+    `lone`: one node and the feeder, no kill."""
+    result = Result(setting, lone=lone)
+    cluster = ScaleCluster(setting, prefix, lone=lone)
+    settle = 120 + 2 * setting.nodes + setting.initdead_ms / 1000
     try:
-        progress(f"N={setting.nodes}: building {setting.nodes} namespaces")
+        progress(f"N={setting.nodes}: building {len(cluster.names)} hbd namespaces")
         cluster.build()
+        if lone:
+            cluster.start_feeder(settle + minutes * 60 + 60)
         progress(f"N={setting.nodes}: starting hbd")
         started = time.monotonic()
         cluster.start()
         try:
-            cluster.wait_settled(timeout=120 + 2 * setting.nodes + setting.initdead_ms / 1000)
+            cluster.wait_settled(timeout=settle)
         except TimeoutError as exc:        # measured anyway, briefly, and no kill
             result.unsettled = str(exc)
             minutes = min(minutes, UNSETTLED_MINUTES)
         progress(f"N={setting.nodes}: {result.unsettled or 'settled'} after "
                  f"{time.monotonic() - started:.0f} s; idle for {minutes * 60:.0f} s")
         idle(cluster, minutes * 60, result, progress)
-        if result.unsettled is None:
+        if result.unsettled is None and not lone:
             progress(f"N={setting.nodes}: killing {setting.names[0]}")
             result.kill = cluster.kill_primary(0)
+        feeder = cluster.feeder
+        if feeder is not None and feeder.poll() is not None and feeder.stdout is not None:
+            raise RuntimeError(f"the feeder stopped early: {feeder.stdout.read()}")
     except Exception as exc:  # noqa: BLE001 - reported in the table, the sweep still runs
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         if keep_logs:
-            cluster.keep_logs(os.path.join(keep_logs, f"n{setting.nodes}-{setting.keepalive_ms}"))
+            cluster.keep_logs(os.path.join(keep_logs, f"n{setting.nodes}-{setting.keepalive_ms}"
+                                           + ("-lone" if lone else "")))
         cluster.destroy()
     if cost:
         from bench import status_cost
@@ -471,17 +606,20 @@ def table(r: Result) -> list[str]:
             ("bytes waiting on port 694 at the end (median / max)",
              _med_max([float(q) for q in r.queued], digits=0))]
     rows += _arithmetic(r)
-    rows += _kill_rows(r)
+    rows += [] if r.lone else _kill_rows(r)
     if r.unsettled:
         rows.append(("steady state", f"never ({r.unsettled}): idle window cut, no kill"))
     if r.exited:
         rows.append(("daemons gone during idle", ", ".join(r.exited)))
     if r.error:
         rows.append(("error", r.error))
-    rows.append(("verdict (0 false deaths, one move within deadtime + 50 ms)",
+    rows.append(("verdict (0 false deaths)" if r.lone else
+                 "verdict (0 false deaths, one move within deadtime + 50 ms)",
                  "HOLDS" if r.holds else "FAILS"))
     width = max(len(k) for k, _ in rows)
-    head = (f"N={s.nodes}, {s.groups} groups, keepalive {s.keepalive_ms} ms / deadtime "
+    who = (f"one node ({s.names[-1]}) on its own, the other {s.nodes - 1} played by the feeder"
+           if r.lone else f"{s.groups} groups")
+    head = (f"N={s.nodes}, {who}, keepalive {s.keepalive_ms} ms / deadtime "
             f"{s.deadtime_ms} ms (warntime {s.warntime_ms}, initdead {s.initdead_ms})")
     lines = [head, "-" * len(head)]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]
@@ -497,7 +635,7 @@ def _arithmetic(r: Result) -> list[tuple[str, str]]:
     per_s = 1000 / s.keepalive_ms
     statuses = (s.nodes - 1) * per_s
     acks = (s.nodes - 1) ** 2 * per_s / 10      # every 10th message of each peer, broadcast
-    received = r.pps_delivered / s.nodes
+    received = r.pps_delivered / len(r.cpu_pct) if r.cpu_pct else 0.0
     rows = [("received per node/s: statuses / NS_ackmsg (expected)",
              f"{statuses:.0f} / {acks:.0f}"),
             ("received per node/s: expected / measured",
@@ -544,9 +682,16 @@ def main() -> None:
     ap.add_argument("--keepalive", type=int, default=200, help="ms")
     ap.add_argument("--deadtime", type=int, default=1000, help="ms")
     ap.add_argument("--groups", type=int, default=8)
+    ap.add_argument("--lone", action="store_true",
+                    help="one real node, the other N-1 played by a feeder (one node's cost)")
     ap.add_argument("--record", help="file the tables are appended to")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy each node's hbd.log there")
+    ap.add_argument("--feed", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.feed is not None:          # the feeder itself, inside its namespace
+        setting = Setting(args.nodes[0], args.groups, args.keepalive, args.deadtime)
+        print(json.dumps(Feeder(setting).run(args.feed)), flush=True)
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))      # the sweep runs on SIGTERM
     out = [f"$ bench/scale.py {' '.join(sys.argv[1:])}    "
            f"({datetime.datetime.now().isoformat(timespec='seconds')}, "
@@ -554,8 +699,8 @@ def main() -> None:
     print(out[0], flush=True)
     for n in args.nodes:
         setting = Setting(n, args.groups, args.keepalive, args.deadtime)
-        lines = table(run_one(setting, args.minutes, keep_logs=args.keep_logs,
-                             progress=lambda t: print(t, flush=True)))
+        lines = table(run_one(setting, args.minutes, lone=args.lone, keep_logs=args.keep_logs,
+                              progress=lambda t: print(t, flush=True)))
         print("\n".join(["", *lines]), flush=True)
         out += ["", *lines]
     path = record_path(args.record)

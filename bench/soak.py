@@ -145,12 +145,12 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
     soak.seconds = time.monotonic() - start
     for n in names:
         text = lab[n].log_text()[offsets[n]:]
-        late1 = late_counter(lab[n])
+        late1, before = late_counter(lab[n]), late0[n]
         soak.nodes[n] = NodeFigures(
             cpu_pct=(cpu_ticks_of(lab[n].pids()) - ticks[n]) / CLK_TCK / soak.seconds * 100,
             rss_mb=rss_kb_of(lab[n].pids()) / 1024, deaths=text.count("is dead"),
             late_lines=text.count("Late heartbeat"),
-            late_counter=None if late0[n] is None or late1 is None else late1 - late0[n],
+            late_counter=None if before is None or late1 is None else late1 - before,
             resource_ops=text.count("resource operation"), dropped=dropped(session, n))
         found = context(text, ALARMS)
         if found:
@@ -161,7 +161,7 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
         mine = timeline.for_target(probes, vip)
         gap = timeline.outage(mine, t0, t1)
         soak.vips[vip] = (None if gap is None else gap.seconds,
-                          sorted({p.node for p in mine if p.ok and t0 <= p.t <= t1}))
+                          sorted({p.node or "?" for p in mine if p.ok and t0 <= p.t <= t1}))
 
 
 def run(minutes: float, keepalive: int = 10, deadtime: int = 50, loss: int = 5, *,

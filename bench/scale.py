@@ -297,19 +297,7 @@ class ScaleCluster:
         return {n: rss_kb_of(self.nodes[n].pids()) / 1024 for n in self.names}
 
     def udp(self) -> dict[str, tuple[int, int]]:
-        """Per node: UDP datagrams dropped for a full receive buffer so far
-        (RcvbufErrors) and bytes waiting in its port-694 sockets now: a node
-        that cannot keep up shows here first."""
-        out = {}
-        for name in self.names:
-            text = self.topo.nodes[name].run(["sh", "-c", "cat /proc/net/snmp; ss -Huan"],
-                                             check=False).stdout
-            udp = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
-            drops = int(udp[1][udp[0].index("RcvbufErrors")]) if len(udp) >= 2 else 0
-            queued = sum(int(w[1]) for w in (line.split() for line in text.splitlines())
-                         if len(w) >= 5 and w[0] == "UNCONN" and w[3].endswith(":694"))
-            out[name] = (drops, queued)
-        return out
+        return {name: udp_counters(self.topo.nodes[name]) for name in self.names}
 
     def hb_packets(self) -> tuple[int, int]:
         """Packets the switch's heartbeat ports received from the nodes (sent by
@@ -454,6 +442,18 @@ class Feeder:
                 next_ack[peer] = max(next_ack[peer], now - period)   # never a burst
             time.sleep(FEED_TICK)
         return {"sent": self.sent, "seconds": time.monotonic() - start}
+
+
+def udp_counters(ns: netns.Node) -> tuple[int, int]:
+    """A namespace's UDP datagrams dropped for a full receive buffer so far
+    (RcvbufErrors) and the bytes waiting in its port-694 sockets now: a node
+    that cannot keep up shows here first."""
+    text = ns.run(["sh", "-c", "cat /proc/net/snmp; ss -Huan"], check=False).stdout
+    udp = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
+    drops = int(udp[1][udp[0].index("RcvbufErrors")]) if len(udp) >= 2 else 0
+    queued = sum(int(w[1]) for w in (line.split() for line in text.splitlines())
+                 if len(w) >= 5 and w[0] == "UNCONN" and w[3].endswith(":694"))
+    return drops, queued
 
 
 def cpu_ticks_of(pids: list[int]) -> int:

@@ -14,8 +14,8 @@ operation and every change of who answers a VIP is a false failover.
 
 Recorded (printed, and appended to bench/results/soak-<date>.txt): per node
 the CPU (% of one core over the window), RSS, "is dead" lines, late
-heartbeats (log lines and the core's counter), resource operations and
-packets dropped by the loss rule; per VIP the longest gap the client saw and
+heartbeats (log lines and the core's counter), resource operations, packets
+dropped by the loss rule and by the kernel for a full receive buffer; per VIP the longest gap the client saw and
 who answered. Each false failover is printed with the log lines around it.
 """
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "lab")]
 
-from bench.scale import CLK_TCK, rss_kb_of, cpu_ticks_of  # noqa: E402
+from bench.scale import CLK_TCK, cpu_ticks_of, rss_kb_of, udp_counters  # noqa: E402
 from hbd_lab import session as sessions, timeline  # noqa: E402
 from hbd_lab.scenario import VIPS  # noqa: E402
 
@@ -51,7 +51,8 @@ class NodeFigures:
     late_lines: int = 0
     late_counter: int | None = None
     resource_ops: int = 0
-    dropped: int = 0
+    dropped: int = 0              # by the loss rule
+    rcvbuf: int = 0               # by the kernel: the receive buffer was full
 
 
 @dataclass
@@ -136,6 +137,7 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
         time.sleep(0.2)
     offsets = {n: len(lab[n].log_text()) for n in names}
     ticks = {n: cpu_ticks_of(lab[n].pids()) for n in names}
+    rcvbuf = {n: udp_counters(lab[n].ns)[0] for n in names}
     start = time.monotonic()
     end = start + seconds
     while time.monotonic() < end:           # bounded by `end`; a line a minute
@@ -151,7 +153,8 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
             rss_mb=rss_kb_of(lab[n].pids()) / 1024, deaths=text.count("is dead"),
             late_lines=text.count("Late heartbeat"),
             late_counter=None if before is None or late1 is None else late1 - before,
-            resource_ops=text.count("resource operation"), dropped=dropped(session, n))
+            resource_ops=text.count("resource operation"), dropped=dropped(session, n),
+            rcvbuf=udp_counters(lab[n].ns)[0] - rcvbuf[n])
         found = context(text, ALARMS)
         if found:
             soak.alarms += [f"--- {n} ---", *found]
@@ -197,11 +200,12 @@ def table(soak: Soak) -> list[str]:
             f"{'kept' if soak.ping else 'removed'}, {soak.seconds:.0f} s")
     lines = [head, "-" * len(head),
              f"{'node':<6} {'cpu %':>6} {'rss MB':>7} {'deaths':>7} {'late (log)':>10} "
-             f"{'late (ctr)':>10} {'rsc ops':>8} {'dropped':>8}"]
+             f"{'late (ctr)':>10} {'rsc ops':>8} {'dropped':>8} {'rcvbuf':>7}"]
     for name, f in soak.nodes.items():
         ctr = "-" if f.late_counter is None else str(f.late_counter)
         lines.append(f"{name:<6} {f.cpu_pct:>6.2f} {f.rss_mb:>7.1f} {f.deaths:>7} "
-                     f"{f.late_lines:>10} {ctr:>10} {f.resource_ops:>8} {f.dropped:>8}")
+                     f"{f.late_lines:>10} {ctr:>10} {f.resource_ops:>8} {f.dropped:>8} "
+                     f"{f.rcvbuf:>7}")
     for vip, (gap, who) in soak.vips.items():
         text = "-" if gap is None else f"{gap * 1000:.0f} ms"
         lines.append(f"{vip}: longest gap {text}, answered by {', '.join(who) or 'nobody'}")

@@ -647,7 +647,8 @@ def _arithmetic(r: Result) -> list[tuple[str, str]]:
                   f"{per_node:.2f} / {per_node * s.nodes / 100:.2f}")]
     if r.cpu_pct and received:
         rows.append(("measured CPU per received packet (all-in), us",
-                     f"{statistics.median(r.cpu_pct) * 1e4 / received:.0f}"))
+                     f"{statistics.median(r.cpu_pct) * 1e4 / received:.0f}" if not r.rcvbuf_drops
+                     else "- (the kernel dropped what the nodes could not read)"))
     return rows
 
 

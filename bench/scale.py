@@ -1,0 +1,714 @@
+"""Scale benchmark: N hbd nodes on one heartbeat LAN, idle, then one primary killed.
+
+    sudo .venv/bin/python bench/scale.py [--nodes 16 32 64] [--minutes 10]
+        [--keepalive 200] [--deadtime 1000] [--groups 8] [--lone]
+        [--record PATH] [--keep-logs DIR]
+
+For each N: N network + UTS namespaces (n00, n01, ...), each with eth2 on one
+heartbeat bridge (`bcast eth2`) and eth0 on one service bridge, both inside
+the run's switch namespace; `--groups` resource groups (one IPaddr on eth0
+each) whose primaries are the first nodes, every other node a standby
+(hbd's N+1 placement: the first standby in ha.cf order backs every group).
+ha.cf, haresources and authkeys (sha1) are generated per node (`Setting`).
+
+Then, per N (issue 12):
+1. idle for `--minutes`: false deaths (any "is dead" line in any node's log),
+   late heartbeats, CPU per node (utime + stime of /proc/PID/stat over the
+   window, % of one core: median and max), RSS per node (median, max),
+   packets on the heartbeat LAN (the switch's ports: sent by the nodes,
+   delivered to the nodes), and who could not keep up (UDP receive-buffer
+   drops, bytes left waiting on port 694). A cluster that never settles is
+   measured for one minute, without the kill;
+2. the first primary SIGKILLed and its address removed at once (what
+   systemd's `ExecStopPost=hbd restore` leaves; `hbd restore` itself runs
+   after the measurement and must exit 0): its group must start exactly once
+   across all logs, on the first standby, and the time from the kill until
+   the address is up there (`ip monitor address` in the taker's namespace,
+   `ip addr` polled as a fallback) is compared with deadtime + 50 ms; the
+   taker's log says when it declared the death and started the group;
+3. the arithmetic: received statuses/s per node, the per-status cost of
+   `bench/status_cost.py` for this N, the CPU that predicts per node and for
+   the cluster, against what was measured. The issue's arithmetic counts
+   statuses only; on heartbeat's wire each node also broadcasts an `NS_ackmsg`
+   for every 10th message of each peer, so a node receives (N-1)^2 x rate / 10
+   acks a second besides its (N-1) x rate statuses: the table shows both, and
+   the measured CPU per received packet.
+
+`--lone`: what one node costs on a machine of its own. Only the last node
+runs hbd; the other N-1 are played by a feeder (`Feeder`, this file run with
+`--feed` in a namespace of its own on the heartbeat switch) that sends what
+they would: from each one's address, a status every keepalive and its acks,
+signed, each datagram distinct. No kill.
+
+One table per N is printed and appended to `--record` (default
+bench/results/scale-<date>.txt). Everything lives under one name prefix and is
+swept away at the end, on failure and on SIGTERM too.
+
+Size: one benchmark and its fixtures (the cluster, the feeder, the table) in
+the one file the benchmark owns; a reader follows it top to bottom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import functools
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO, os.path.join(REPO, "lab")]
+
+from hbd.config.model import AuthKeys  # noqa: E402
+from hbd.control.client import request_sync  # noqa: E402
+from hbd.control.protocol import ControlError, socket_path  # noqa: E402
+from hbd.wire.codec import encode  # noqa: E402
+from hbd.wire.message import Message  # noqa: E402
+from hbd_lab import netns  # noqa: E402
+from hbd_lab.cluster import LabNode, render_authkeys, wait_for  # noqa: E402
+
+PREFIX = "hbdscale"
+SLACK_S = 0.050                  # the takeover's allowance over deadtime (issue 12)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+UNSETTLED_MINUTES = 1.0          # the window of a cluster that never settled
+HB_NET, SVC_NET = "10.161.0", "192.168.33"
+KEY = "hbd-scale-key"
+
+
+# --- the cluster ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    nodes: int
+    groups: int = 8
+    keepalive_ms: int = 200
+    deadtime_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.groups < self.nodes <= 100:
+            raise ValueError("need 0 < groups < nodes <= 100 (ha.cf's limit)")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"n{i:02d}" for i in range(self.nodes))
+
+    @property
+    def warntime_ms(self) -> int:
+        return max(2 * self.keepalive_ms, int(self.deadtime_ms * 0.6))
+
+    @property
+    def initdead_ms(self) -> int:
+        return max(2 * self.deadtime_ms, 3000)
+
+    def vip(self, group: int) -> str:
+        return f"{SVC_NET}.{21 + group}"
+
+    def hacf(self) -> str:
+        lines = ["# generated by bench/scale.py", "udpport 694", "bcast eth2", "logfacility none",
+                 f"keepalive {self.keepalive_ms}ms", f"deadtime {self.deadtime_ms}ms",
+                 f"warntime {self.warntime_ms}ms", f"initdead {self.initdead_ms}ms",
+                 "auto_failback on"]
+        return "\n".join(lines + [f"node {n}" for n in self.names]) + "\n"
+
+    def haresources(self) -> str:
+        return "".join(f"{self.names[g]} IPaddr::{self.vip(g)}/24/eth0/{SVC_NET}.255\n"
+                       for g in range(self.groups))
+
+
+@dataclass
+class Takeover:
+    victim: str
+    taker: str
+    vip: str
+    up_s: float | None = None          # kill until the address is up on the taker
+    dead_s: float | None = None        # kill until the taker logs the death
+    start_s: float | None = None       # kill until the taker logs the start operation
+    starts: int = 0
+    start_nodes: list[str] = field(default_factory=list)
+    holders: list[str] = field(default_factory=list)
+    other_deaths: list[str] = field(default_factory=list)
+    restore: int | None = None         # `hbd restore`'s exit status on the dead node
+
+
+class AddrMonitor:
+    """`ip monitor address` in a namespace: when `address` first appears there
+    (CLOCK_MONOTONIC when its line is read)."""
+
+    def __init__(self, netns_name: str, address: str) -> None:
+        self.address = address
+        self.seen: float | None = None
+        self.event = threading.Event()
+        self.proc = subprocess.Popen(["ip", "-n", netns_name, "-o", "monitor", "address"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.5)                 # bounded: the monitor subscribes meanwhile
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if f" {self.address}/" in line and not line.startswith("Deleted"):
+                self.seen = time.monotonic()
+                self.event.set()
+                return
+
+    def wait(self, timeout: float, present) -> float | None:
+        """When the address appeared; `present()` (polled every 100 ms) is the
+        fallback should the monitor miss it. None after `timeout`."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.event.wait(0.1):
+                return self.seen
+            if present():
+                polled = time.monotonic()
+                return self.seen if self.event.wait(0.2) else polled
+        return None
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+class ScaleCluster:
+    """N hbd nodes in namespaces under one prefix (`Setting`). `lone`: only the
+    last node runs hbd; the other N-1 are played by a feeder (`feed`) in a
+    namespace of its own on the same heartbeat switch."""
+
+    def __init__(self, setting: Setting, prefix: str = PREFIX, *, lone: bool = False) -> None:
+        self.setting = setting
+        self.lone = lone
+        self.names = setting.names[-1:] if lone else setting.names
+        self.topo = netns.Topology(prefix)
+        self.workdir = Path(netns.WORK_DIR) / prefix
+        self.nodes: dict[str, LabNode] = {}
+        self.hb_ports: list[str] = []
+        self.feeder: subprocess.Popen | None = None
+
+    def build(self) -> None:
+        reason = netns.available()
+        if reason:
+            raise netns.NetnsError(reason)
+        self.destroy()                               # whatever a crashed run left
+        hb, svc = self.topo.add_switch("hb"), self.topo.add_switch("svc")
+        keys = render_authkeys("sha1", KEY)
+        for i, name in enumerate(self.setting.names):
+            if name not in self.names:
+                continue
+            ns = self.topo.add_node(name)
+            self.hb_ports.append(self.topo.cable(name, "eth2", hb, address=f"{HB_NET}.{i + 1}/24"))
+            self.topo.cable(name, "eth0", svc, address=f"{SVC_NET}.{100 + i}/24")
+            node = LabNode(name, ns, self.workdir / name)
+            node.install(self.setting.hacf(), self.setting.haresources(), keys)
+            self.nodes[name] = node
+        if self.lone:
+            self.topo.add_node("feed", uts=False)
+            self.topo.cable("feed", "eth2", hb, address=f"{HB_NET}.1/24")
+            for i in range(2, self.setting.nodes):
+                self.topo.nodes["feed"].ip("addr", "add", f"{HB_NET}.{i}/24", "dev", "eth2")
+
+    def start_feeder(self, seconds: float) -> None:
+        s = self.setting
+        self.feeder = self.topo.nodes["feed"].popen(
+            [sys.executable, os.path.abspath(__file__), "--feed", str(seconds), "--nodes",
+             str(s.nodes), "--groups", str(s.groups), "--keepalive", str(s.keepalive_ms),
+             "--deadtime", str(s.deadtime_ms)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def start(self, batch: int = 8) -> None:
+        """Primaries first (they take their groups at initdead), then the standbys,
+        `batch` at a time, each batch answering on its control socket."""
+        for k in range(0, len(self.names), batch):
+            chunk = self.names[k:k + batch]
+            for name in chunk:
+                self.nodes[name].start()
+            wait_for(functools.partial(self.all_answer, chunk), timeout=90,
+                     what=f"hbd to answer on {chunk[0]}..{chunk[-1]}", interval=0.2)
+
+    def all_answer(self, names: tuple[str, ...]) -> bool:
+        return all(self.answers(n) for n in names)
+
+    def answers(self, name: str) -> bool:
+        if not self.nodes[name].running():
+            tail = self.nodes[name].log_text()[-1500:]
+            raise RuntimeError(f"hbd exited on {name}:\n{tail}")
+        return os.path.exists(socket_path(str(self.nodes[name].run_dir)))
+
+    def status(self, name: str) -> dict | None:
+        try:
+            answer = request_sync(socket_path(str(self.nodes[name].run_dir)), "status",
+                                  timeout=5)
+        except ControlError:
+            return None
+        return answer.get("data") if answer.get("ok") else None
+
+    def unsettled(self) -> str | None:
+        """Why the cluster is not in its steady state yet (None: it is)."""
+        for name in self.names:
+            doc = self.status(name)
+            if doc is None:
+                return f"{name} does not answer"
+            active = sum(1 for n in doc["nodes"] if n["type"] == "normal"
+                         and n["status"] == "active")
+            if active != self.setting.nodes:
+                return f"{name} sees {active} of {self.setting.nodes} nodes active"
+            moved = [g["key"] for g in doc["groups"] if g["holder"] != g["primary"]]
+            if moved:
+                return f"{name} sees {moved} off their primaries"
+        for g in range(0 if self.lone else self.setting.groups):
+            if self.setting.vip(g) not in self.addresses(self.names[g]):
+                return f"{self.setting.vip(g)} is not on {self.names[g]}"
+        return None
+
+    def wait_settled(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while (why := self.unsettled()) is not None:
+            if time.monotonic() >= end:
+                raise TimeoutError(f"not settled after {timeout:.0f} s: {why}")
+            time.sleep(1.0)
+
+    # --- what the nodes show -------------------------------------------------------------
+    def addresses(self, name: str) -> list[str]:
+        out = subprocess.run(["ip", "-n", self.topo.nodes[name].name, "-j", "-4", "addr", "show",
+                              "dev", "eth0"], capture_output=True, text=True, timeout=10).stdout
+        return [a["local"] for i in json.loads(out or "[]") for a in i.get("addr_info", [])]
+
+    def log_offsets(self) -> dict[str, int]:
+        return {n: len(self.nodes[n].log_text()) for n in self.names}
+
+    def lines_since(self, offsets: dict[str, int], needle: str) -> list[tuple[str, str]]:
+        return [(n, line) for n in self.names
+                for line in self.nodes[n].log_text()[offsets[n]:].splitlines() if needle in line]
+
+    def cpu_ticks(self) -> dict[str, int]:
+        return {n: cpu_ticks_of(self.nodes[n].pids()) for n in self.names}
+
+    def rss_mb(self) -> dict[str, float]:
+        return {n: rss_kb_of(self.nodes[n].pids()) / 1024 for n in self.names}
+
+    def udp(self) -> dict[str, tuple[int, int]]:
+        return {name: udp_counters(self.topo.nodes[name]) for name in self.names}
+
+    def hb_packets(self) -> tuple[int, int]:
+        """Packets the switch's heartbeat ports received from the nodes (sent by
+        them) and transmitted to them (delivered)."""
+        out = subprocess.run(["ip", "-n", self.topo.switch_ns, "-j", "-s", "link", "show",
+                              "master", "hb"], capture_output=True, text=True, timeout=10).stdout
+        links = [x for x in json.loads(out or "[]") if x["ifname"] in self.hb_ports]
+        return (sum(x["stats64"]["rx"]["packets"] for x in links),
+                sum(x["stats64"]["tx"]["packets"] for x in links))
+
+    # --- the kill ------------------------------------------------------------------------
+    def kill_primary(self, group: int = 0) -> Takeover:
+        s = self.setting
+        victim, taker, vip = s.names[group], s.names[s.groups], s.vip(group)
+        result = Takeover(victim, taker, vip)
+        offsets = self.log_offsets()
+        monitor = AddrMonitor(self.topo.nodes[taker].name, vip)
+        try:
+            wall, t0 = time.time(), time.monotonic()
+            self.nodes[victim].kill()
+            # what ExecStopPost=hbd restore leaves: the dead node's address gone (done
+            # with `ip` here: a Python start-up on this loaded machine takes seconds)
+            self.topo.nodes[victim].ip("addr", "del", f"{vip}/24", "dev", "eth0")
+            up = monitor.wait(s.deadtime_ms / 1000 + 10, lambda: vip in self.addresses(taker))
+            result.up_s = None if up is None else up - t0
+        finally:
+            monitor.close()
+        result.restore = self.topo.nodes[victim].run(
+            [sys.executable, "-m", "hbd", "restore", "--state-dir",
+             str(self.nodes[victim].state_dir)], check=False, timeout=60).returncode
+        time.sleep(s.deadtime_ms / 1000 + 2)      # bounded: a second move would show by now
+        starts = [n for n, line in self.lines_since(offsets, "resource operation")
+                  if "'start'" in line and f"{vip}/" in line]
+        result.starts, result.start_nodes = len(starts), starts
+        result.holders = [n for n in self.names if vip in self.addresses(n)]
+        deaths = self.lines_since(offsets, "is dead")
+        result.other_deaths = sorted({f"{n}: {line.split(': is dead')[0].split()[-1]}"
+                                      for n, line in deaths if f"node {victim}:" not in line})
+        result.dead_s = _stamp([line for n, line in deaths
+                                if n == taker and f"node {victim}:" in line], wall)
+        result.start_s = _stamp([line for n, line in self.lines_since(offsets, "resource operation")
+                                 if n == taker and f"{vip}/" in line], wall)
+        return result
+
+    def keep_logs(self, where: str) -> None:
+        """Copy every node's hbd.log to `where`/<node>.log."""
+        os.makedirs(where, exist_ok=True)
+        for name, node in self.nodes.items():
+            with contextlib.suppress(OSError):
+                shutil.copyfile(node.log_path, os.path.join(where, f"{name}.log"))
+
+    def destroy(self) -> None:
+        if self.feeder is not None and self.feeder.poll() is None:
+            self.feeder.kill()
+            self.feeder.wait(10)
+        for node in self.nodes.values():
+            pid = node.pid()
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        netns.sweep(self.topo.prefix)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _stamp(lines: list[str], since: float) -> float | None:
+    """Seconds from `since` (time.time()) to the first line's log timestamp."""
+    with contextlib.suppress(ValueError, IndexError):
+        return datetime.datetime.fromisoformat(lines[0].split()[0]).timestamp() - since
+    return None
+
+
+# --- the feeder: N-1 peers' traffic for one lone node -------------------------------------
+FEED_TICK = 0.005
+
+
+class Feeder:
+    """What N-1 hbd peers send on the heartbeat LAN, as they send it: from each
+    peer's own address, a status every keepalive (the primaries announcing their
+    group in `hbd_hold`) and an `NS_ackmsg` for every 10th message of each other
+    node, all sha1-signed, classic format, each datagram distinct."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.keys = AuthKeys.single("sha1", KEY, index=3)
+        names = setting.names
+        self.peers = names[:-1]
+        self.uuids = {n: hashlib.md5(n.encode()).digest() for n in names}
+        self.holds = {names[g]: f"IPaddr::{setting.vip(g)}/24/eth0/{SVC_NET}.255 "
+                      for g in range(setting.groups)}
+        self.seq = dict.fromkeys(names, 0)
+        self.dests = {p: itertools.cycle([n for n in names if n != p]) for p in self.peers}
+        self.socks = {}
+        for i, peer in enumerate(self.peers):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.bind((f"{HB_NET}.{i + 1}", 694))
+            self.socks[peer] = sock
+        self.target = (f"{HB_NET}.255", 694)
+        self.sent = 0
+
+    def _send(self, peer: str, pairs: list[tuple[str, object]]) -> None:
+        data = encode(Message.of(*pairs), self.keys, fmt="classic")   # type: ignore[arg-type]
+        self.socks[peer].sendto(data, self.target)
+        self.sent += 1
+
+    def status(self, peer: str, ts: str) -> None:
+        self.seq[peer] += 1
+        self._send(peer, [("t", "status"), ("st", "active"),
+                          ("dt", f"{self.setting.deadtime_ms:x}"), ("protocol", "1"),
+                          ("hbd_hold", self.holds.get(peer, " ")), ("hbd_standby", "none"),
+                          ("hbd_claim", "none"), ("hbd_fail", " "), ("src", peer),
+                          ("srcuuid", self.uuids[peer]), ("seq", f"{self.seq[peer]:x}"),
+                          ("hg", "1"), ("ts", ts), ("ld", "0.50 0.50 0.50 1/100 100"),
+                          ("ttl", "17")])
+
+    def ack(self, peer: str, ts: str) -> None:
+        dest = next(self.dests[peer])
+        self._send(peer, [("t", "NS_ackmsg"), ("dest", dest),
+                          ("ackseq", f"{max(1, self.seq[dest]):x}"),
+                          ("destuuid", self.uuids[dest]), ("src", peer),
+                          ("srcuuid", self.uuids[peer]), ("hg", "1"), ("ts", ts), ("ttl", "17")])
+
+    def run(self, seconds: float) -> dict[str, float]:
+        period = self.setting.keepalive_ms / 1000
+        ack_every = 10 * period / (self.setting.nodes - 1)     # per peer
+        start = time.monotonic()
+        n = len(self.peers)
+        next_status = {p: start + period * i / n for i, p in enumerate(self.peers)}
+        next_ack = {p: start + ack_every * i / n for i, p in enumerate(self.peers)}
+        end = start + seconds
+        while (now := time.monotonic()) < end:        # bounded by `end`
+            ts = f"{int(time.time()):x}"
+            for peer in self.peers:
+                if now >= next_status[peer]:
+                    self.status(peer, ts)
+                    next_status[peer] = max(next_status[peer] + period, now)
+                for _ in range(8):                      # bounded catch-up per tick
+                    if now < next_ack[peer]:
+                        break
+                    self.ack(peer, ts)
+                    next_ack[peer] += ack_every
+                next_ack[peer] = max(next_ack[peer], now - period)   # never a burst
+            time.sleep(FEED_TICK)
+        return {"sent": self.sent, "seconds": time.monotonic() - start}
+
+
+def udp_counters(ns: netns.Node) -> tuple[int, int]:
+    """A namespace's UDP datagrams dropped for a full receive buffer so far
+    (RcvbufErrors) and the bytes waiting in its port-694 sockets now: a node
+    that cannot keep up shows here first."""
+    text = ns.run(["sh", "-c", "cat /proc/net/snmp; ss -Huan"], check=False).stdout
+    udp = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
+    drops = int(udp[1][udp[0].index("RcvbufErrors")]) if len(udp) >= 2 else 0
+    queued = sum(int(w[1]) for w in (line.split() for line in text.splitlines())
+                 if len(w) >= 5 and w[0] == "UNCONN" and w[3].endswith(":694"))
+    return drops, queued
+
+
+def cpu_ticks_of(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def rss_kb_of(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+                total += sum(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
+    return total
+
+
+@dataclass
+class Result:
+    setting: Setting
+    lone: bool = False                 # one real node, the others played by the feeder
+    idle_s: float = 0.0
+    false_deaths: list[str] = field(default_factory=list)
+    late: int = 0
+    cpu_pct: list[float] = field(default_factory=list)       # per node, % of one core
+    rss_mb: list[float] = field(default_factory=list)
+    pps_sent: float = 0.0
+    pps_delivered: float = 0.0
+    exited: list[str] = field(default_factory=list)          # daemons gone during idle
+    rcvbuf_drops: int = 0                                    # all nodes, during idle
+    queued: list[int] = field(default_factory=list)          # bytes per node, at the end
+    kill: Takeover | None = None
+    status_us: float | None = None
+    unsettled: str | None = None       # why the cluster never reached its steady state
+    error: str | None = None
+
+    @property
+    def holds(self) -> bool:
+        k = self.kill
+        if self.lone:
+            return (self.error is None and self.unsettled is None and not self.false_deaths
+                    and not self.exited)
+        return (self.error is None and self.unsettled is None and not self.false_deaths and not self.exited
+                and k is not None and k.starts == 1 and k.holders == [k.taker]
+                and k.up_s is not None and k.up_s <= self.setting.deadtime_ms / 1000 + SLACK_S
+                and not k.other_deaths and k.restore == 0)
+
+
+def idle(cluster: ScaleCluster, seconds: float, result: Result,
+         progress=print) -> None:
+    """The idle window: CPU, RSS, packets, deaths and late heartbeats."""
+    offsets = cluster.log_offsets()
+    udp = cluster.udp()
+    ticks = cluster.cpu_ticks()
+    sent, delivered = cluster.hb_packets()
+    start = time.monotonic()
+    end = start + seconds
+    while time.monotonic() < end:          # bounded by `end`; a line a minute
+        time.sleep(min(60.0, max(0.0, end - time.monotonic())))
+        if time.monotonic() < end:
+            deaths = len(cluster.lines_since(offsets, "is dead"))
+            progress(f"  idle {time.monotonic() - start:.0f}/{seconds:.0f} s, "
+                     f"deaths so far {deaths}")
+    elapsed = time.monotonic() - start
+    after = cluster.cpu_ticks()
+    sent2, delivered2 = cluster.hb_packets()
+    udp2 = cluster.udp()
+    result.rcvbuf_drops = sum(udp2[n][0] - udp[n][0] for n in cluster.names)
+    result.queued = [udp2[n][1] for n in cluster.names]
+    result.idle_s = elapsed
+    result.exited = [n for n in cluster.names if not cluster.nodes[n].running()]
+    result.cpu_pct = [(after[n] - ticks[n]) / CLK_TCK / elapsed * 100
+                      for n in cluster.names]
+    result.rss_mb = [mb for mb in cluster.rss_mb().values()]
+    result.pps_sent = (sent2 - sent) / elapsed
+    result.pps_delivered = (delivered2 - delivered) / elapsed
+    result.false_deaths = [f"{node}: {line}" for node, line
+                           in cluster.lines_since(offsets, "is dead")]
+    result.late = len(cluster.lines_since(offsets, "Late heartbeat"))
+
+
+def run_one(setting: Setting, minutes: float, prefix: str = PREFIX, *, lone: bool = False,
+            cost: bool = True, keep_logs: str | None = None, progress=print) -> Result:
+    """Build, start, idle, kill, tear down: one N. Never raises for a run that
+    went wrong (the error is in the result); the namespaces are always gone.
+    `lone`: one node and the feeder, no kill."""
+    result = Result(setting, lone=lone)
+    cluster = ScaleCluster(setting, prefix, lone=lone)
+    settle = 120 + 2 * setting.nodes + setting.initdead_ms / 1000
+    try:
+        progress(f"N={setting.nodes}: building {len(cluster.names)} hbd namespaces")
+        cluster.build()
+        if lone:
+            cluster.start_feeder(settle + minutes * 60 + 60)
+        progress(f"N={setting.nodes}: starting hbd")
+        started = time.monotonic()
+        cluster.start()
+        try:
+            cluster.wait_settled(timeout=settle)
+        except TimeoutError as exc:        # measured anyway, briefly, and no kill
+            result.unsettled = str(exc)
+            minutes = min(minutes, UNSETTLED_MINUTES)
+        progress(f"N={setting.nodes}: {result.unsettled or 'settled'} after "
+                 f"{time.monotonic() - started:.0f} s; idle for {minutes * 60:.0f} s")
+        idle(cluster, minutes * 60, result, progress)
+        if result.unsettled is None and not lone:
+            progress(f"N={setting.nodes}: killing {setting.names[0]}")
+            result.kill = cluster.kill_primary(0)
+        feeder = cluster.feeder
+        if feeder is not None and feeder.poll() is not None and feeder.stdout is not None:
+            raise RuntimeError(f"the feeder stopped early: {feeder.stdout.read()}")
+    except Exception as exc:  # noqa: BLE001 - reported in the table, the sweep still runs
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if keep_logs:
+            cluster.keep_logs(os.path.join(keep_logs, f"n{setting.nodes}-{setting.keepalive_ms}"
+                                           + ("-lone" if lone else "")))
+        cluster.destroy()
+    if cost:
+        from bench import status_cost
+        r = status_cost.run(setting.nodes, 2.0, False)
+        result.status_us = r["decode_us"] + r["core_us"]
+    return result
+
+
+# --- the table --------------------------------------------------------------------------
+def _med_max(values: list[float], unit: str = "", digits: int = 2) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.{digits}f} / {max(values):.{digits}f}{unit}"
+
+
+def table(r: Result) -> list[str]:
+    s = r.setting
+    rows = [("idle window", f"{r.idle_s:.0f} s"),
+            ("false deaths (idle, all nodes' logs)", str(len(r.false_deaths))),
+            ("late heartbeats (idle, all nodes)", str(r.late)),
+            ("idle CPU per node, % of a core (median / max)", _med_max(r.cpu_pct)),
+            ("idle CPU, whole cluster (cores)",
+             f"{sum(r.cpu_pct) / 100:.2f}" if r.cpu_pct else "-"),
+            ("RSS per node, MB (median / max)", _med_max(r.rss_mb, digits=1)),
+            ("heartbeat LAN pps: sent by nodes / delivered to nodes",
+             f"{r.pps_sent:.0f} / {r.pps_delivered:.0f}"),
+            ("datagrams dropped for full receive buffers (idle, all nodes)",
+             str(r.rcvbuf_drops)),
+            ("bytes waiting on port 694 at the end (median / max)",
+             _med_max([float(q) for q in r.queued], digits=0))]
+    rows += _arithmetic(r)
+    rows += [] if r.lone else _kill_rows(r)
+    if r.unsettled:
+        rows.append(("steady state", f"never ({r.unsettled}): idle window cut, no kill"))
+    if r.exited:
+        rows.append(("daemons gone during idle", ", ".join(r.exited)))
+    if r.error:
+        rows.append(("error", r.error))
+    rows.append(("verdict (0 false deaths)" if r.lone else
+                 "verdict (0 false deaths, one move within deadtime + 50 ms)",
+                 "HOLDS" if r.holds else "FAILS"))
+    width = max(len(k) for k, _ in rows)
+    who = (f"one node ({s.names[-1]}) on its own, the other {s.nodes - 1} played by the feeder"
+           if r.lone else f"{s.groups} groups")
+    head = (f"N={s.nodes}, {who}, keepalive {s.keepalive_ms} ms / deadtime "
+            f"{s.deadtime_ms} ms (warntime {s.warntime_ms}, initdead {s.initdead_ms})")
+    lines = [head, "-" * len(head)]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    for death in r.false_deaths[:10]:
+        lines.append(f"  false death: {death}")
+    return lines
+
+
+def _arithmetic(r: Result) -> list[tuple[str, str]]:
+    """Issue 12's arithmetic (statuses only), the acks it leaves out, and the
+    all-in cost per received packet that was measured."""
+    s = r.setting
+    per_s = 1000 / s.keepalive_ms
+    statuses = (s.nodes - 1) * per_s
+    acks = (s.nodes - 1) ** 2 * per_s / 10      # every 10th message of each peer, broadcast
+    received = r.pps_delivered / len(r.cpu_pct) if r.cpu_pct else 0.0
+    rows = [("received per node/s: statuses / NS_ackmsg (expected)",
+             f"{statuses:.0f} / {acks:.0f}"),
+            ("received per node/s: expected / measured",
+             f"{statuses + acks:.0f} / {received:.0f}")]
+    if r.status_us is not None:
+        per_node = statuses * r.status_us / 1e4
+        rows += [("cost per status (status_cost.py, this N), us", f"{r.status_us:.0f}"),
+                 ("statuses x that cost: per node % / cluster cores",
+                  f"{per_node:.2f} / {per_node * s.nodes / 100:.2f}")]
+    if r.cpu_pct and received:
+        rows.append(("measured CPU per received packet (all-in), us",
+                     f"{statistics.median(r.cpu_pct) * 1e4 / received:.0f}" if not r.rcvbuf_drops
+                     else "- (the kernel dropped what the nodes could not read)"))
+    return rows
+
+
+def _kill_rows(r: Result) -> list[tuple[str, str]]:
+    k = r.kill
+    if k is None:
+        return [("kill", "not run")]
+    limit = r.setting.deadtime_ms + SLACK_S * 1000
+    up = f"{k.up_s * 1000:.0f} ms" if k.up_s is not None else "never"
+    return [(f"kill {k.victim}: {k.taker} declares it dead after", _ms(k.dead_s)),
+            (f"kill {k.victim}: {k.taker} starts the group after", _ms(k.start_s)),
+            (f"kill {k.victim}: {k.vip} up on {k.taker} after", f"{up} (limit {limit:.0f} ms)"),
+            ("starts of its group after the kill (all logs)", f"{k.starts} {k.start_nodes}"),
+            ("holders of the address afterwards", ", ".join(k.holders) or "none"),
+            ("other nodes declared dead after the kill", ", ".join(k.other_deaths) or "none"),
+            (f"hbd restore on {k.victim} afterwards: exit status", str(k.restore))]
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def record_path(arg: str | None) -> str:
+    return arg or os.path.join(REPO, "bench", "results",
+                               f"scale-{datetime.date.today().isoformat()}.txt")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--keepalive", type=int, default=200, help="ms")
+    ap.add_argument("--deadtime", type=int, default=1000, help="ms")
+    ap.add_argument("--groups", type=int, default=8)
+    ap.add_argument("--lone", action="store_true",
+                    help="one real node, the other N-1 played by a feeder (one node's cost)")
+    ap.add_argument("--record", help="file the tables are appended to")
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy each node's hbd.log there")
+    ap.add_argument("--feed", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.feed is not None:          # the feeder itself, inside its namespace
+        setting = Setting(args.nodes[0], args.groups, args.keepalive, args.deadtime)
+        print(json.dumps(Feeder(setting).run(args.feed)), flush=True)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))      # the sweep runs on SIGTERM
+    out = [f"$ bench/scale.py {' '.join(sys.argv[1:])}    "
+           f"({datetime.datetime.now().isoformat(timespec='seconds')}, "
+           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"]
+    print(out[0], flush=True)
+    for n in args.nodes:
+        setting = Setting(n, args.groups, args.keepalive, args.deadtime)
+        lines = table(run_one(setting, args.minutes, lone=args.lone, keep_logs=args.keep_logs,
+                              progress=lambda t: print(t, flush=True)))
+        print("\n".join(["", *lines]), flush=True)
+        out += ["", *lines]
+    path = record_path(args.record)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(out) + "\n\n")
+    print(f"\nrecorded in {path}")
+
+
+if __name__ == "__main__":
+    main()

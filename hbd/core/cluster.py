@@ -135,7 +135,7 @@ class Cluster:
         if not self.booted:
             return out
         out += self._timers(now)
-        if (self._quiet and (due is None or now < due)
+        if (self._quiet and (due is None or now < due) and not self.owner.moved
                 and not any(isinstance(a, Notice) for a in out)):
             return out        # a routine status: no fact changed, no decision to revisit
         ops = self.owner.reconcile(now, self._local())
@@ -305,7 +305,11 @@ class Cluster:
         if not self.members.current_generation(peer, msg.get("hg")):
             return self._count("dropped_ns_stale")
         self.members.learn_uuid(peer, msg.get_bytes("srcuuid"))
-        out = self._changes(self.members.heard_packet(peer, medium, now))
+        changes = self.members.heard_packet(peer, medium, now)
+        # an ack (O(N^2) of them per keepalive round in a big cluster) that changed no
+        # link or node is as routine as a status: the fast path
+        self._quiet = not changes and msg.type not in ("NS_rexmit", "NS_nak_rexmit")
+        out = self._changes(changes)
         if self.messenger.for_me(msg):
             out += self._handle_ns(peer, msg, now)
         return out

@@ -71,6 +71,9 @@ class Ownership:
         self.claims: frozenset[str] = frozenset()
         self.decisions: dict[str, Decision] = {}
         self.decided_on: tuple[NodeFacts, ...] | None = None
+        # the last reconcile began a start or a stop: this node's own holdings moved after
+        # the facts were taken, so the next event must reconcile again (no fast path)
+        self.moved = False
         self.holder_seen: dict[str, str | None] = {}
         self.last_holder: dict[str, str] = {}          # group -> the last node seen holding it
         self.prober = Prober(config, members, policy, self.gates, self.last_holder,
@@ -249,6 +252,7 @@ class Ownership:
         same = self.decided_on == tuple(facts.values())
         self.decided_on = tuple(facts.values())
         out: list[Action] = []
+        self.moved = False
         for key, run in self.runs.items():
             d = self.decisions[key] if same else decide(
                 run.group, self.me, self.config.nodes, self.config.groups, facts,
@@ -281,6 +285,7 @@ class Ownership:
                 return out
             gate.reset()
             run.begin_start()
+            self.moved = True
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: taking over (desired "
                               f"holder {self.me}, primary {run.group.primary})"))
         elif run.state in (GroupState.STARTED, GroupState.STARTING) and not want:
@@ -295,6 +300,7 @@ class Ownership:
             elif key in self.unable():
                 reason = "a link it needs lost carrier"
             run.begin_stop()
+            self.moved = True
             out.append(Notice(NoticeKind.GROUP, key, f"group {key}: releasing ({reason})"))
         return out
 

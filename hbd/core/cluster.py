@@ -88,15 +88,24 @@ class Cluster:
         self.announced: AnnounceState | None = None
         self.announced_holds: tuple[tuple[str, ...], bool] | None = None
         self._quiet = False            # this event was a routine status (the fast path)
+        self._due: float | None = None      # _decision_deadline() after the last event
+        self._due_known = False
 
     # === public API ===========================================================
     def handle(self, event: Event, *, now: float) -> list[Action]:
         if self.done:
             return []
+        try:
+            return self._handle(event, now)
+        finally:
+            self._due, self._due_known = self._decision_deadline(), True
+
+    def _handle(self, event: Event, now: float) -> list[Action]:
         self._quiet = False
         # before the clock moves: deadlines due now still count (they filter on it). An
         # event at or past one of them is never quiet: a fact may have moved with time.
-        due = self._decision_deadline()
+        # Only handle() changes the state, so the last one's figure still holds.
+        due = self._due if self._due_known else self._decision_deadline()
         out: list[Action] = []
         if self.booted and self.members.observe_clock(now):
             out.append(Notice(NoticeKind.WARNING, self.me, "this node did not run for more "
@@ -160,8 +169,8 @@ class Cluster:
     def next_deadline(self) -> float | None:
         if self.done or not self.booted:
             return None
-        times = [self.next_status_at, self.members.next_deadline(), *self.owner.deadlines(),
-                 *self.handshake.deadlines()]
+        due = self._due if self._due_known else self._decision_deadline()
+        times = [self.next_status_at, due]
         return min((t for t in times if t is not None), default=None)
 
     def status(self) -> ClusterStatus:

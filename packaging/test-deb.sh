@@ -8,7 +8,8 @@
 # heartbeat is installed here), and everything vanishes when the script ends.
 # No systemd runs in there, so the postinst neither enables nor starts hbd.
 # Checks: hbd --version, hbctl --version, man hbd / hbctl / hbd.cf,
-# systemd-analyze verify of the installed unit, hbctl status --json with no
+# systemd-analyze verify of the installed unit, a drill in namespaces run by the
+# installed daemon (tests/netns/test_observability.py), hbctl status --json with no
 # daemon, check-config of the shipped examples, heartbeat's cl_status diverted
 # and given back on removal, purge leaves nothing behind.
 set -euo pipefail
@@ -19,17 +20,18 @@ DEB=$(readlink -f "${1:-$(ls -t build/hbd_*.deb | head -1)}")
 
 top=$(mktemp -d /tmp/hbd-debroot.XXXXXX)
 trap 'rmdir "$top"' EXIT       # its mounts die with the namespace below
-unshare --mount --pid --fork --propagation private -- bash -euo pipefail -s "$DEB" "$top" <<'OUTER'
-DEB=$1 top=$2
+unshare --mount --pid --fork --propagation private -- bash -euo pipefail -s "$DEB" "$top" "$PWD" <<'OUTER'
+DEB=$1 top=$2 repo=$3
 mount -t tmpfs -o size=2g tmpfs "$top"
 mkdir -p "$top/upper" "$top/work" "$top/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$top/upper,workdir=$top/work" "$top/root"
 R=$top/root
 mount --rbind /dev "$R/dev"; mount -t proc proc "$R/proc"; mount -t sysfs sys "$R/sys"
 mount -t tmpfs tmpfs "$R/run"; mount -t tmpfs tmpfs "$R/tmp"
+mkdir -p "$R$repo"; mount --bind "$repo" "$R$repo"     # the lab's drill (below) runs from it
 cp "$DEB" "$R/tmp/"
-chroot "$R" /bin/bash -euo pipefail -s "/tmp/$(basename "$DEB")" <<'INNER'
-DEB=$1
+chroot "$R" /bin/bash -euo pipefail -s "/tmp/$(basename "$DEB")" "$repo" <<'INNER'
+DEB=$1 repo=$2
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 check() {   # check WHAT COMMAND...: fail the whole test unless COMMAND succeeds
     local what=$1; shift
@@ -79,6 +81,17 @@ check "... and no wants link" test ! -e $wants
 cp /tmp/node1/ha.cf /etc/ha.d/ha.cf
 reinstall
 check "check-config passes, no heartbeat: hbd enabled" test -L $wants
+# A drill on the installed daemon: the scenario's lab (namespaces inside this root)
+# runs /usr/sbin/hbd on every node; node0 is powered off and comes back while
+# node1's metrics endpoint is scraped (takeover counter, holdings) and its notify
+# hooks fire in order. The lab itself comes from the repository's venv.
+drill() {
+    [ -x "$repo/.venv/bin/python" ] || { echo "test-deb: no $repo/.venv (make bootstrap)" >&2; return 1; }
+    (cd "$repo" && HBD_LAB_DAEMON=/usr/sbin/hbd HBD_LAB_HBCTL=/usr/bin/hbctl \
+        .venv/bin/python -m pytest -q -p no:cacheprovider tests/netns/test_observability.py \
+        >/tmp/drill.log 2>&1) && grep -q "1 passed" /tmp/drill.log || { cat /tmp/drill.log; return 1; }
+}
+check "a drill on the installed hbd: metrics scraped, hooks in order" drill
 apt-get remove -y -qq hbd >/dev/null 2>&1
 given_back() { [ ! -L /usr/bin/cl_status ] && [ -x /usr/bin/cl_status ] && [ ! -e /usr/bin/cl_status.heartbeat ] && [ -x /usr/share/heartbeat/hb_standby ]; }
 if [ $heartbeat = 1 ]; then check "removal gives heartbeat its tools back" given_back; fi

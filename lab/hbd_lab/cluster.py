@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -42,6 +43,19 @@ MEDIA_DIRECTIVES = ("bcast", "ucast", "mcast")
 
 # eth0's own MACs, as conf/README.md lists them (the Remac scripts restore these)
 SERVICE_MACS = {name: mac.lower() for name, (mac, _) in identity.OWN.items()}
+
+
+# The lab runs the hbd of this interpreter (`python -m hbd`) unless these name another
+# command, e.g. the installed package's /usr/sbin/hbd and /usr/bin/hbctl
+# (packaging/test-deb.sh runs a drill that way).
+DAEMON_ENV = "HBD_LAB_DAEMON"
+HBCTL_ENV = "HBD_LAB_HBCTL"
+
+
+def command(env: str, module: str) -> list[str]:
+    """The command line that runs hbd's `module`: the words of $env, or this interpreter."""
+    words = shlex.split(os.environ.get(env, ""))
+    return words or [sys.executable, "-m", module]
 
 
 def node_mac(name: str, net: int) -> str:
@@ -142,7 +156,7 @@ class LabNode:
             (rd / name).chmod(0o755)
 
     def argv(self, extra: Iterable[str] = ()) -> list[str]:
-        return [sys.executable, "-m", "hbd", "--config-dir", str(self.config_dir),
+        return [*command(DAEMON_ENV, "hbd"), "--config-dir", str(self.config_dir),
                 "--node", self.name, "--state-dir", str(self.state_dir),
                 "--run-dir", str(self.run_dir), *extra]
 
@@ -195,7 +209,7 @@ class LabNode:
         return self.daemon.log_text()
 
     def hbctl(self, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "hbd.cli", "--run-dir", str(self.run_dir),
+        return subprocess.run([*command(HBCTL_ENV, "hbd.cli"), "--run-dir", str(self.run_dir),
                                *args], capture_output=True, text=True, timeout=timeout)
 
     def status(self) -> dict | None:

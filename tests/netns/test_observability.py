@@ -11,11 +11,12 @@ later events (it is killed after `notify_timeout`).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
 from hbd_lab import session as sessions
-from hbd_lab.cluster import wait_for
+from hbd_lab.cluster import DAEMON_ENV, HBCTL_ENV, command, wait_for
 from hbd_lab.drills import VIPS, DrillRunner, HbdSystem
 from tests.netns.conftest import require_netns, unique_prefix
 
@@ -64,6 +65,11 @@ def test_metrics_and_notify_hooks_during_a_takeover_and_failback(tmp_path):
         node1.start()
         wait_for(lambda: metric(scrape(node1), "hbd_comm_up") == 1.0, timeout=20,
                  what="node1's metrics endpoint, communications up")
+        installed = os.environ.get(DAEMON_ENV)
+        if installed:       # packaging/test-deb.sh: the drill runs the installed package's hbd
+            with open(f"/proc/{node1.pid()}/cmdline", "rb") as handle:
+                argv = handle.read().decode().split("\0")
+            assert installed.split()[0] in argv, argv
         session.services.watch()
         result = DrillRunner(lab, HbdSystem(lab), session.services,
                              deadtime=session.deadtime).run("poweroff", ("node0",))
@@ -83,7 +89,7 @@ def test_metrics_and_notify_hooks_during_a_takeover_and_failback(tmp_path):
         seen = [e for e in order if e in wanted or e.startswith("peer_")]
         assert seen.index("peer_dead") < seen.index("group_gained") < seen.index("group_lost")
         assert any(e in ("peer_returned", "peer_joined") for e in seen), order
-        status = json.loads(node1.ns.run([sys.executable, "-m", "hbd.cli", "--run-dir",
+        status = json.loads(node1.ns.run([*command(HBCTL_ENV, "hbd.cli"), "--run-dir",
                                           str(node1.run_dir), "status", "--json"]).stdout)
         assert status["daemon"]["notify"].get("timeout", 0) >= 1, status["daemon"]["notify"]
     finally:

@@ -25,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from hbd.wire.errors import RejectReason, WireError
 
@@ -48,7 +49,7 @@ class Limits:
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
 
-    @property
+    @cached_property
     def max_length_digits(self) -> int:
         """How many decimal digits a length prefix may have."""
         return len(str(max(self.max_value, self.max_decompressed, self.max_datagram)))

@@ -42,6 +42,18 @@ _DIGITS = b"0123456789"
 
 def read_length(data: bytes, pos: int, limits: Limits) -> tuple[int, int]:
     """Parse `len ":"` at `pos`; return (len, offset after the colon)."""
+    # The common case in one search: a colon within the digit cap, plain ASCII
+    # digits before it, no leading zero. Anything else takes the byte-by-byte
+    # walk below, which names what is wrong.
+    colon = data.find(b":", pos, pos + limits.max_length_digits + 1)
+    if colon > pos:
+        digits = data[pos:colon]
+        if digits.isdigit() and (digits[0] != 0x30 or colon == pos + 1):
+            return int(digits), colon + 1
+    return _read_length_slowly(data, pos, limits)
+
+
+def _read_length_slowly(data: bytes, pos: int, limits: Limits) -> tuple[int, int]:
     end = len(data)
     stop = pos
     cap = pos + limits.max_length_digits

@@ -113,6 +113,9 @@ class Handshake:
         self.asked_takeover: dict[str, float] = {}   # peer -> our hb_takeover sent at
         self.ip_requests: dict[str, IpRequest] = {}  # our own group -> our request
         self.ip_asked_by: dict[str, str] = {}        # group we hold -> peer that asked
+        # a `done` went out or came in: heartbeat holds us unstable since the exchange
+        # began, until a `resource ... isstable=1` (cluster.py sends it once settled)
+        self.owes_resource = False
 
     # --- views -------------------------------------------------------------------------
     def _heartbeat_peer(self, name: str | None) -> Peer | None:
@@ -136,6 +139,21 @@ class Handshake:
     def _next_holder(self, key: str, leaving: str) -> str | None:
         """Who takes `key` when `leaving` gives it up: the first live candidate."""
         for name in candidates(self.groups[key], self.config.nodes, self.config.groups):
+            if name == leaving:
+                continue
+            if name == self.me:
+                return name
+            peer = self.members.peers.get(name)
+            if peer is not None and peer.alive and peer.active:
+                return name
+        return None
+
+    def _first_live(self, leaving: str) -> str | None:
+        """The first node in ha.cf order, other than `leaving`, that is up: the one
+        that answers an offer naming no group anybody holds (heartbeat offers its
+        `foreign` on auto_failback or `hb_standby` whether or not it holds any; left
+        unanswered it stays "in transition" for 10 s and refuses to shut down)."""
+        for name in self.config.nodes:
             if name == leaving:
                 continue
             if name == self.me:
@@ -216,9 +234,12 @@ class Handshake:
         word, info = msg.get("rsc_hold") or "none", msg.get("info")
         if info == "me":                   # it gives: answer, it ranks last for those
             groups = tuple(k for k in self._covered(peer.name, word) if k in (peer.holds or ()))
-            if not comm_up or not any(self._next_holder(k, peer.name) == self.me
-                                      for k in groups):
+            if not comm_up:
+                return []
+            if groups and not any(self._next_holder(k, peer.name) == self.me for k in groups):
                 return []                  # another node is the one to take them
+            if not groups and self._first_live(peer.name) != self.me:
+                return []                  # an empty offer: the first live node answers
             self.members.heartbeat_standby(peer, parse_set(word))
             self.taking[peer.name] = Offer(peer.name, word, groups, Phase.AGREED, now)
             return self.send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
@@ -240,6 +261,7 @@ class Handshake:
             giving = self.giving.pop(peer.name, None)
             if giving is not None:
                 self.members.heartbeat_claims(peer, frozenset())
+                self.owes_resource = True
                 return [Notice(NoticeKind.INFO, self.me, "Other node completed standby "
                                f"takeover of {giving.word} resources")]
         return []
@@ -277,6 +299,7 @@ class Handshake:
             elif (offer.phase is Phase.AGREED and not any(k in view.held for k in offer.groups)
                   and not any(k in view.busy for k in offer.groups)):
                 offer.phase = Phase.RELEASED
+                self.owes_resource = True
                 out += self.send(Message.of(("t", "ask_resources"), ("rsc_hold", offer.word),
                                             ("info", "done")), now)
         for name, keys in self.to_offer.items():
@@ -298,6 +321,7 @@ class Handshake:
             if any(k in view.busy for k in mine):
                 continue
             del self.taking[name]
+            self.owes_resource = True
             out += self.send(Message.of(("t", "ask_resources"), ("rsc_hold", offer.word),
                                         ("info", "done")), now)
         return out

@@ -643,6 +643,16 @@ class Sim:
         res.failures[(spec, op)] = res.failures.get((spec, op), 0) + times
 
     # --- feeding a core ----------------------------------------------------------------
+    def act(self, name: str, fn: Callable[[Any, float], list]) -> None:
+        """Carry out what `fn(core, now)` returns for node `name` (a scripted core's
+        own initiative, e.g. an operator command on a modelled heartbeat node)."""
+        node = self.nodes[name]
+        if node.state is not NodeState.RUNNING:
+            return
+        for action in fn(node.core, self.now):
+            self._dispatch(node, action)
+        self._rearm(node)
+
     def _feed(self, node: SimNode, event) -> None:
         actions = node.core.handle(event, now=self.now)
         for action in actions:

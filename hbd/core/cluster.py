@@ -419,7 +419,8 @@ class Cluster:
             claims=self.owner.claims, failed=self.owner.failed_keys(),
             pings=self.members.ping_count() if self.members.pings else None,
             unable=tuple(sorted(self.owner.unable())),
-            fenced=tuple(sorted(self.owner.fenced.items())))
+            fenced=tuple(sorted(self.owner.fenced.items())),
+            plost=self.members.pings_lost() if self.members.pings else None)
 
     def _announce_state(self) -> AnnounceState:
         """Everything peers learn from our status: a change is announced at once."""

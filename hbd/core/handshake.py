@@ -16,7 +16,8 @@ hbd speaks them (spec: docs/spec/heartbeat-wire.md §10.2-10.3, §11.3-11.6):
     groups count as held until its `done`; hbd says `done` once its starts
     are over.
   - hbd as giver: when hbd would hand a group to a heartbeat peer because of
-    a standby here or a takeover there (`hb_takeover`, below), the release
+    a standby here, a takeover there (`hb_takeover`, below) or a link the
+    group needs that lost carrier here (the service cable pulled), the release
     waits for the peer's `other` (`release_blocked`).
 * **`hb_takeover rsc_hold=X`**: the sender wants X (relative to it): it ranks
   first for those groups (its claim), which makes hbd the giver above. hbd
@@ -183,15 +184,19 @@ class Handshake:
         """A peer asked for this group (`ip-request`): release it."""
         return key in self.ip_asked_by
 
-    def release_blocked(self, key: str, desired: str | None, standby: frozenset[str]) -> str:
+    def release_blocked(self, key: str, desired: str | None, standby: frozenset[str],
+                        unable: bool = False) -> str:
         """Why a group we hold must not be released yet: handing it to a heartbeat
-        peer that asked for it (its claim), or because of our standby, goes through
-        heartbeat's standby exchange."""
+        peer that asked for it (its claim), because of our standby, or because a
+        link it needs lost carrier here, goes through heartbeat's standby exchange
+        (heartbeat takes a group only on a death, a `shutdone` or that exchange:
+        released without it, the group would stay down)."""
         peer = self._heartbeat_peer(desired)
         if peer is None:
             return ""
         group = self.groups[key]
-        if not (covers(peer.claims, peer.name, group) or covers(standby, self.me, group)):
+        if not (covers(peer.claims, peer.name, group) or covers(standby, self.me, group)
+                or unable):
             return ""                     # e.g. its auto_failback hand-back: it waits for us
         offer = self.giving.get(peer.name)
         if offer is not None and offer.phase is not Phase.ASKED and key in offer.groups:

@@ -295,7 +295,8 @@ class Ownership:
                               f"holder {self.me}, primary {run.group.primary})"))
         elif run.state in (GroupState.STARTED, GroupState.STARTING) and not want:
             held_back = "" if hs is None or local.shutting_down or run.state is \
-                GroupState.STARTING else hs.release_blocked(key, d.desired, self.standby)
+                GroupState.STARTING else hs.release_blocked(key, d.desired, self.standby,
+                                                       unable=key in self.unable())
             if held_back:
                 gate.note = held_back
                 return out

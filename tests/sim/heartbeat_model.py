@@ -14,7 +14,11 @@ after heartbeat's resource.c (docs/spec/heartbeat-wire.md §10.2, §11.3-11.5):
   heartbeat delays its own shutdown ("Shutdown delayed until current resource
   activity finishes.") and ignores standby requests ("Other side is in flux").
 
-The node never starts a resource: it is for tests where heartbeat takes nothing.
+What it acquires: only through the standby exchange, as `go_standby(OTHER)`
+does, every group of its haresources whose primary is another node
+(`ResourceManager otherkeys`), each as one step; then its `done` and
+`resource foreign|all isstable=1`. It takes nothing on a death (no mach_down
+here): tests that need that use the real heartbeat (tests/netns).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import random
 from typing import Any
 
 from hbd.config.model import ClusterConfig
-from hbd.core.actions import Action, Notice, NoticeKind, SaveGeneration
+from hbd.core.actions import Action, Notice, NoticeKind, RunResourceOp, SaveGeneration
 from hbd.core.counters import Counters
-from hbd.core.events import Event, PacketReceived, Started, TimerFired
+from hbd.core.events import (Event, PacketReceived, ResourceOpFinished, ResourceOpKind, Started,
+                             TimerFired)
 from hbd.core.messaging import Messenger
 from hbd.wire.message import Message
 
@@ -48,6 +53,10 @@ class HeartbeatStandby:
         self.standby_until: float | None = None
         self.ignored: list[str] = []        # standby messages heartbeat would log and drop
         self.cancelled = 0                  # our offers that nobody answered
+        self.held: list[str] = []           # groups it runs
+        self.ops: dict[int, tuple[str, ResourceOpKind]] = {}   # op id -> group, start/stop
+        self.next_op = 1
+        self.acquiring_word = ""            # the offer's rsc_hold, for our `done`
 
     # --- the core interface the harness drives ---------------------------------------
     def handle(self, event: Event, *, now: float) -> list[Action]:
@@ -68,6 +77,21 @@ class HeartbeatStandby:
                 self.next_status_at = now + self.config.keepalive
         elif isinstance(event, PacketReceived):
             out += self._packet(event.message, now)
+        elif isinstance(event, ResourceOpFinished):
+            key, kind = self.ops.pop(event.op_id)
+            if kind is ResourceOpKind.START and event.ok:
+                self.held.append(key)
+            elif kind is ResourceOpKind.STOP and key in self.held:
+                self.held.remove(key)
+            if self.ops:
+                return out
+            done = Message.of(("t", "ask_resources"), ("rsc_hold", self.acquiring_word),
+                              ("info", "done"))
+            if kind is ResourceOpKind.START:   # acquisition over: done, then stable
+                self.going_standby = "not"
+                out += self._send(done, now) + self._resource(now)
+            else:                              # release over: done, wait for theirs
+                out += self._send(done, now)
         return out
 
     def next_deadline(self) -> float | None:
@@ -92,6 +116,14 @@ class HeartbeatStandby:
         return self._send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                      ("info", "me")), now)
 
+    def _op(self, key: str, kind: ResourceOpKind) -> RunResourceOp:
+        group = next(g for g in self.config.groups if g.key == key)
+        op_id, self.next_op = self.next_op, self.next_op + 1
+        self.ops[op_id] = (key, kind)
+        indices = tuple(range(len(group.resources)))
+        return RunResourceOp(op_id, key, group.resources, kind,
+                             indices if kind is ResourceOpKind.START else indices[::-1])
+
     # --- messages -----------------------------------------------------------------------
     def _status(self, now: float) -> list[Action]:
         return self._send(Message.of(("t", "status"), ("st", self.st), ("dt", "7d0"),
@@ -101,7 +133,8 @@ class HeartbeatStandby:
         return [self.messenger.send(msg, now)]
 
     def _resource(self, now: float, info: str | None = None, stable: bool = True) -> list[Action]:
-        msg = Message.of(("t", "resource"), ("rsc_hold", "none"), ("rtype", "full"),
+        word = "foreign" if self.held else "none"
+        msg = Message.of(("t", "resource"), ("rsc_hold", word), ("rtype", "full"),
                          ("isstable", "1" if stable else "0"))
         return self._send(msg.with_field("info", info) if info else msg, now)
 
@@ -129,6 +162,11 @@ class HeartbeatStandby:
             self.other_is_stable = True
         elif mtype == "ask_resources":
             out += self._ask(msg, now)
+        elif mtype == "hb_takeover":
+            # rc.d/hb_takeover: hb_standby with the complementary set
+            theirs = msg.get("rsc_hold") or "all"
+            word = {"local": "foreign", "foreign": "local"}.get(theirs, "all")
+            out += self.offer(word, now)
         return out
 
     def _ask(self, msg: Message, now: float) -> list[Action]:
@@ -141,14 +179,24 @@ class HeartbeatStandby:
             return self._send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                          ("info", "other")), now)
         if self.going_standby == "me" and info == "other":
-            # go_standby(ME): release (nothing here), then our `done`
+            # go_standby(ME): givegroup for what it holds, then our `done`
             self.other_is_stable, self.going_standby = False, "done"
-            self.standby_until = None
+            self.standby_until, self.acquiring_word = None, word
             out = self._resource(now, "standby", stable=False)
+            stops = [self._op(k, ResourceOpKind.STOP) for k in reversed(self.held)]
+            if stops:
+                return out + stops
             return out + self._send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                                ("info", "done")), now)
         if self.going_standby == "other" and info == "done":
-            # go_standby(OTHER): acquire (nothing here), then our `done`
+            # go_standby(OTHER): takegroup for each of `otherkeys`, then our `done`
+            self.going_standby, self.acquiring_word = "done", word
+            out: list[Action] = []
+            for group in self.config.groups:
+                if group.primary != self.me and group.key not in self.held:
+                    out.append(self._op(group.key, ResourceOpKind.START))
+            if out:
+                return out
             self.going_standby = "not"
             out = self._send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                         ("info", "done")), now)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import pytest
 
 from hbd.core.cluster import Cluster
-from tests.sim.configs import SHORT, scenario_configs
+from tests.sim.configs import GROUP1, SHORT, scenario_configs, two_node_configs
 from tests.sim.harness import Sim
 from tests.sim.heartbeat_model import HeartbeatStandby
 
 HEARTBEAT = "node1"
+VIP1 = GROUP1[0]
 
 
 def factory(config, **kw):
@@ -85,3 +86,35 @@ def test_empty_offer_from_heartbeat_is_answered_and_ends_stable(seed):
     assert hb.isstable(), sim.report()
     assert sim.owners("IPaddr::192.168.32.21/24/eth0/192.168.32.255") == ["node0"]
     assert sim.owners("IPaddr::192.168.32.22/24/eth0/192.168.32.255") == ["node2"]
+
+
+# --- carrier loss next to a heartbeat standby ------------------------------------------------
+
+def two_node(seed: int) -> Sim:
+    sim = Sim(two_node_configs(ping=False, **SHORT), seed=seed, core_factory=factory)
+    sim.set_delay(0.001, 0.001)
+    sim.run_for(3.0)
+    assert sim.owners(VIP1) == ["node0"], sim.report()
+    return sim
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_carrier_loss_hands_the_group_to_heartbeat_through_the_standby_exchange(seed):
+    """node0's service cable is pulled: vip1's interface lost carrier, so node0
+    cannot serve it. heartbeat takes a group only on a death, a shutdone or the
+    standby exchange, so node0 offers it (me/other/done) instead of just releasing:
+    vip1 moves to heartbeat's node1 once, never on both; the cable back, node0 asks
+    with hb_takeover and gets it back (auto_failback on), once."""
+    sim = two_node(seed)
+    hb = heartbeat(sim)
+    sim.pull_service("node0")
+    sim.run_until(lambda: sim.owners(VIP1) == ["node1"], timeout=5.0)
+    sim.run_for(2.0)
+    assert sim.owners(VIP1) == ["node1"] and hb.isstable(), sim.report()
+    assert hb.cancelled == 0 and not hb.ignored, (hb.ignored, sim.report())
+    sim.plug_service("node0")
+    sim.run_until(lambda: sim.owners(VIP1) == ["node0"], timeout=5.0)
+    sim.run_for(2.0)
+    assert sim.owners(VIP1) == ["node0"] and hb.isstable(), sim.report()
+    starts = [r for r in sim.op_log(op="start", group=VIP1) if r["spec"] == VIP1]
+    assert [r["node"] for r in starts] == ["node0", "node1", "node0"], sim.report()

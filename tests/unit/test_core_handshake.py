@@ -264,3 +264,30 @@ def test_empty_foreign_offer_is_answered_by_the_first_live_node_only():
                     for m in of_type(out, "ask_resources")] == [("foreign", "done")]
             assert not [a for a in out if isinstance(a, RunResourceOp)]
     assert answers == {"node1": [("foreign", "other")], "node2": []}
+
+
+def test_carrier_loss_next_to_heartbeat_standby_offers_the_group():
+    """node0's service link (the group's interface) loses carrier; the heartbeat
+    standby takes a group only through the standby exchange: node0 offers with
+    `me`, releases only on `other`, then says `done`."""
+    from hbd.core.events import CarrierChanged
+    c = boot("node0")
+    hb = HeartbeatPeer("node1")
+    feed(c, hb.status("active"), now=0.1)
+    out = c.handle(TimerFired(), now=0.2)
+    out += feed(c, hb.msg(("t", "resource"), ("rsc_hold", "none"), ("rtype", "full"),
+                          ("isstable", "1")), now=0.25)
+    run_ops(c, out, now=0.3)
+    assert c.status().held()
+    out = c.handle(CarrierChanged("hbAeth", False), now=1.0)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("local", "me")]
+    assert not [a for a in out if isinstance(a, RunResourceOp)]
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "other")),
+               now=1.1)
+    stops = [a for a in out if isinstance(a, RunResourceOp)]
+    assert stops and stops[0].op.value == "stop"
+    out = run_ops(c, out, now=1.2)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("local", "done")]
+    assert not c.status().held()

@@ -14,7 +14,8 @@ Rules (heartbeat 3.0.6 `parse_authfile`, which reads a key line with
   and N must be defined. When it is repeated the last one wins (warning);
   words after N are ignored, as heartbeat's `sscanf("auth %d")` ignores them
   (warning, unless they are a comment).
-* `N METHOD [KEY]`: N is 0..15 and defined once. `crc` takes no key; `md5`,
+* `N METHOD [KEY]`: N is 0..15. Defined again, the last line wins (warning
+  naming both lines): heartbeat stores each line over the previous one. `crc` takes no key; `md5`,
   `sha1` and hbd's own methods need one, of at most 1024 characters.
 * **The key is the first word after the method; the rest of the line is
   ignored**, quotes are ordinary characters. `7 md5 "our shared secret"` runs
@@ -118,9 +119,11 @@ class _Reader:
         if key is None:
             return
         if index in self.keys:
+            # heartbeat's parse_authfile stores each line over the last one: no error
             self.report(number, f"key index {index} is already defined on line "
-                        f"{self.key_lines[index]}; define each index once")
-            return
+                        f"{self.key_lines[index]}; heartbeat uses the last definition "
+                        f"({key.method.value}) and so does hbd: define each index once",
+                        Severity.WARNING)
         self.keys[index] = key
         self.key_lines[index] = number
 

@@ -10,6 +10,7 @@ foreign group a node holds, so hbd nodes add fields of their own to each
 | `hbd_standby`, `hbd_claim` | `none`, `local`, `foreign` or `all`, relative to the sender |
 | `hbd_fail` | group keys whose start failed recently on the sender |
 | `hbd_ping` | number of ping nodes the sender reaches (only with ping nodes) |
+| `hbd_plost` | number of the sender's own ping nodes it has lost (only with ping nodes): nodes with different `ping` lists are ranked by it |
 | `hbd_down` | group keys the sender cannot serve: an interface they need lost carrier (only when there are some) |
 | `hbd_fenced` | nodes the sender fenced, as `NAME:GENERATION` (hex), until each is heard again (only when there are some) |
 
@@ -79,6 +80,7 @@ class Announcement:
     pings: int | None               # None: no ping nodes configured (field absent)
     unable: tuple[str, ...] = ()    # groups it cannot serve (link down)
     fenced: tuple[tuple[str, int], ...] = ()   # (node, its generation) the sender fenced
+    plost: int | None = None        # its own ping nodes it lost (None: no ping nodes / older hbd)
 
     def fields(self) -> tuple[tuple[str, str], ...]:
         out: tuple[tuple[str, str], ...] = (("hbd_hold", keys_text(self.holds)),
@@ -87,6 +89,8 @@ class Announcement:
                ("hbd_fail", keys_text(self.failed)))
         if self.pings is not None:
             out += (("hbd_ping", str(self.pings)),)
+        if self.plost is not None:
+            out += (("hbd_plost", str(self.plost)),)
         if self.unable:
             out += (("hbd_down", keys_text(self.unable)),)
         if self.fenced:
@@ -104,7 +108,8 @@ def read_announcement(msg: Message) -> Announcement | None:
                         failed=parse_keys(msg.get("hbd_fail")),
                         pings=parse_count(msg.get("hbd_ping")),
                         unable=parse_keys(msg.get("hbd_down")),
-                        fenced=parse_fenced(msg.get("hbd_fenced")))
+                        fenced=parse_fenced(msg.get("hbd_fenced")),
+                        plost=parse_count(msg.get("hbd_plost")))
 
 
 def parse_fenced(text: str | None) -> tuple[tuple[str, int], ...]:

@@ -154,6 +154,13 @@ class Cluster:
             out += self.handshake.tick(now, View(
                 self.owner.held(), self.owner.busy_keys(), self.owner.desired(),
                 lambda info: self._resource_message(info)))
+            if self.handshake.owes_resource:
+                # heartbeat's standby exchange ends with each side's `resource ...
+                # isstable=1` after the `done`s: it holds the other side unstable
+                # since the `me`/`other` until then (go_standby)
+                self.handshake.owes_resource = False
+                self.announced_holds = None
+                out += self._announce(now)
         out += self._maybe_finish_shutdown(now)
         if self.members.generations_dirty:
             self.members.generations_dirty = False
@@ -412,7 +419,8 @@ class Cluster:
             claims=self.owner.claims, failed=self.owner.failed_keys(),
             pings=self.members.ping_count() if self.members.pings else None,
             unable=tuple(sorted(self.owner.unable())),
-            fenced=tuple(sorted(self.owner.fenced.items())))
+            fenced=tuple(sorted(self.owner.fenced.items())),
+            plost=self.members.pings_lost() if self.members.pings else None)
 
     def _announce_state(self) -> AnnounceState:
         """Everything peers learn from our status: a change is announced at once."""
@@ -422,11 +430,13 @@ class Cluster:
                 owner.in_transition(), owner.unable(), tuple(sorted(owner.fenced.items())))
 
     def _announce(self, now: float) -> list[Action]:
-        if self._announce_state() == self.announced:
-            return []
-        out = self._send_status(self.own_status.value, now)
-        # heartbeat keeps a peer "in transition" (and delays its own shutdown) until
-        # a `resource ... isstable=1` says the last start or stop has finished.
+        out: list[Action] = []
+        if self._announce_state() != self.announced:
+            out += self._send_status(self.own_status.value, now)
+        # heartbeat keeps a peer "in transition" (and delays its own shutdown and
+        # refuses standby requests) until a `resource ... isstable=1` says the last
+        # start or stop has finished; after our `starting` (announced_holds reset) one
+        # is owed even when nothing here changed, holding nothing included.
         holds = (self.owner.held(), self.owner.in_transition())
         if self.comm_up and holds != self.announced_holds:
             self.announced_holds = holds

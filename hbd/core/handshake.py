@@ -16,7 +16,8 @@ hbd speaks them (spec: docs/spec/heartbeat-wire.md §10.2-10.3, §11.3-11.6):
     groups count as held until its `done`; hbd says `done` once its starts
     are over.
   - hbd as giver: when hbd would hand a group to a heartbeat peer because of
-    a standby here or a takeover there (`hb_takeover`, below), the release
+    a standby here, a takeover there (`hb_takeover`, below) or a link the
+    group needs that lost carrier here (the service cable pulled), the release
     waits for the peer's `other` (`release_blocked`).
 * **`hb_takeover rsc_hold=X`**: the sender wants X (relative to it): it ranks
   first for those groups (its claim), which makes hbd the giver above. hbd
@@ -113,6 +114,9 @@ class Handshake:
         self.asked_takeover: dict[str, float] = {}   # peer -> our hb_takeover sent at
         self.ip_requests: dict[str, IpRequest] = {}  # our own group -> our request
         self.ip_asked_by: dict[str, str] = {}        # group we hold -> peer that asked
+        # a `done` went out or came in: heartbeat holds us unstable since the exchange
+        # began, until a `resource ... isstable=1` (cluster.py sends it once settled)
+        self.owes_resource = False
 
     # --- views -------------------------------------------------------------------------
     def _heartbeat_peer(self, name: str | None) -> Peer | None:
@@ -145,6 +149,21 @@ class Handshake:
                 return name
         return None
 
+    def _first_live(self, leaving: str) -> str | None:
+        """The first node in ha.cf order, other than `leaving`, that is up: the one
+        that answers an offer naming no group anybody holds (heartbeat offers its
+        `foreign` on auto_failback or `hb_standby` whether or not it holds any; left
+        unanswered it stays "in transition" for 10 s and refuses to shut down)."""
+        for name in self.config.nodes:
+            if name == leaving:
+                continue
+            if name == self.me:
+                return name
+            peer = self.members.peers.get(name)
+            if peer is not None and peer.alive and peer.active:
+                return name
+        return None
+
     # --- hooks for ownership ---------------------------------------------------------------
     def start_blocked(self, key: str, now: float) -> str:
         """Why our own group must wait before it starts (legacy `ip-request`)."""
@@ -165,15 +184,19 @@ class Handshake:
         """A peer asked for this group (`ip-request`): release it."""
         return key in self.ip_asked_by
 
-    def release_blocked(self, key: str, desired: str | None, standby: frozenset[str]) -> str:
+    def release_blocked(self, key: str, desired: str | None, standby: frozenset[str],
+                        unable: bool = False) -> str:
         """Why a group we hold must not be released yet: handing it to a heartbeat
-        peer that asked for it (its claim), or because of our standby, goes through
-        heartbeat's standby exchange."""
+        peer that asked for it (its claim), because of our standby, or because a
+        link it needs lost carrier here, goes through heartbeat's standby exchange
+        (heartbeat takes a group only on a death, a `shutdone` or that exchange:
+        released without it, the group would stay down)."""
         peer = self._heartbeat_peer(desired)
         if peer is None:
             return ""
         group = self.groups[key]
-        if not (covers(peer.claims, peer.name, group) or covers(standby, self.me, group)):
+        if not (covers(peer.claims, peer.name, group) or covers(standby, self.me, group)
+                or unable):
             return ""                     # e.g. its auto_failback hand-back: it waits for us
         offer = self.giving.get(peer.name)
         if offer is not None and offer.phase is not Phase.ASKED and key in offer.groups:
@@ -216,9 +239,12 @@ class Handshake:
         word, info = msg.get("rsc_hold") or "none", msg.get("info")
         if info == "me":                   # it gives: answer, it ranks last for those
             groups = tuple(k for k in self._covered(peer.name, word) if k in (peer.holds or ()))
-            if not comm_up or not any(self._next_holder(k, peer.name) == self.me
-                                      for k in groups):
+            if not comm_up:
+                return []
+            if groups and not any(self._next_holder(k, peer.name) == self.me for k in groups):
                 return []                  # another node is the one to take them
+            if not groups and self._first_live(peer.name) != self.me:
+                return []                  # an empty offer: the first live node answers
             self.members.heartbeat_standby(peer, parse_set(word))
             self.taking[peer.name] = Offer(peer.name, word, groups, Phase.AGREED, now)
             return self.send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
@@ -240,6 +266,7 @@ class Handshake:
             giving = self.giving.pop(peer.name, None)
             if giving is not None:
                 self.members.heartbeat_claims(peer, frozenset())
+                self.owes_resource = True
                 return [Notice(NoticeKind.INFO, self.me, "Other node completed standby "
                                f"takeover of {giving.word} resources")]
         return []
@@ -277,6 +304,7 @@ class Handshake:
             elif (offer.phase is Phase.AGREED and not any(k in view.held for k in offer.groups)
                   and not any(k in view.busy for k in offer.groups)):
                 offer.phase = Phase.RELEASED
+                self.owes_resource = True
                 out += self.send(Message.of(("t", "ask_resources"), ("rsc_hold", offer.word),
                                             ("info", "done")), now)
         for name, keys in self.to_offer.items():
@@ -298,6 +326,7 @@ class Handshake:
             if any(k in view.busy for k in mine):
                 continue
             del self.taking[name]
+            self.owes_resource = True
             out += self.send(Message.of(("t", "ask_resources"), ("rsc_hold", offer.word),
                                         ("info", "done")), now)
         return out

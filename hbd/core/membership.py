@@ -125,6 +125,11 @@ class Membership:
         """Ping nodes not (yet) declared dead: one still unanswered at start counts."""
         return sum(1 for p in self.pings.values() if p.status is not NodeStatus.DEAD)
 
+    def pings_lost(self) -> int:
+        """This node's own ping nodes declared dead (what nodes with different ping
+        lists compare)."""
+        return len(self.pings) - self.ping_count()
+
     def next_deadline(self) -> float | None:
         times: list[float] = []
         for peer in self.peers.values():
@@ -358,7 +363,8 @@ class Membership:
         changed since its last status."""
         changed = (not peer.is_hbd or peer.holds != ann.holds or peer.standby != ann.standby
                    or peer.claims != ann.claims or peer.failed != ann.failed
-                   or peer.unable != ann.unable or peer.pings != ann.pings)
+                   or peer.unable != ann.unable or peer.pings != ann.pings
+                   or peer.plost != ann.plost)
         peer.is_hbd = True
         peer.holds = ann.holds
         peer.standby = ann.standby
@@ -366,6 +372,7 @@ class Membership:
         peer.failed = ann.failed
         peer.unable = ann.unable
         peer.pings = ann.pings
+        peer.plost = ann.plost
         return changed
 
     def heard_resource(self, peer: Peer, holds: tuple[str, ...], *, stable: bool = True) -> None:

@@ -207,11 +207,16 @@ class Ownership:
     def facts(self, now: float, local: Local) -> dict[str, NodeFacts]:
         members = self.members
         has_pings = bool(members.pings)
-        known = {self.me: members.ping_count()}
+        # Nodes are ranked by how many of their *own* ping nodes they lost (ipfail's
+        # rule), so nodes with different `ping` lists compare fairly; a peer that does
+        # not say (an older hbd) is taken to have our list.
+        lost = {self.me: members.pings_lost()}
         for p in members.peers.values():
-            if p.alive and p.active and p.pings is not None:
-                known[p.name] = p.pings
-        best = max(known.values()) if has_pings else 0
+            if p.alive and p.active and p.plost is not None:
+                lost[p.name] = p.plost
+            elif p.alive and p.active and p.pings is not None:
+                lost[p.name] = max(0, len(members.pings) - p.pings)
+        fewest = min(lost.values()) if has_pings else 0
         settled = now >= self.ping_settles_at()
         cut_off = members.media_down()
         facts = {self.me: NodeFacts(
@@ -219,8 +224,8 @@ class Ownership:
             pending=not local.comm_up, holds=frozenset(self.held()),
             standby=self.standby_words(local), claims=self.claims,
             failed=frozenset(self.failed_keys()),
-            ping_degraded=has_pings and settled and known[self.me] < best,
-            ping_blind=cut_off or has_pings and (not settled or known[self.me] == 0
+            ping_degraded=has_pings and settled and lost[self.me] > fewest,
+            ping_blind=cut_off or has_pings and (not settled or members.ping_count() == 0
                                                  or self._ping_suspect(now)),
             unable=self.unable())}
         for p in members.peers.values():
@@ -235,7 +240,7 @@ class Ownership:
                 and now < p.heard_at + self.pending_wait(),
                 holds=frozenset(p.holds or ()) if alive else frozenset(),
                 standby=p.standby, claims=p.claims, failed=frozenset(p.failed),
-                ping_degraded=has_pings and p.pings is not None and p.pings < best,
+                ping_degraded=has_pings and lost.get(p.name, fewest) > fewest,
                 ping_blind=has_pings and p.pings == 0, holds_unknown=unknown,
                 unable=frozenset(p.unable))
         return facts
@@ -290,7 +295,8 @@ class Ownership:
                               f"holder {self.me}, primary {run.group.primary})"))
         elif run.state in (GroupState.STARTED, GroupState.STARTING) and not want:
             held_back = "" if hs is None or local.shutting_down or run.state is \
-                GroupState.STARTING else hs.release_blocked(key, d.desired, self.standby)
+                GroupState.STARTING else hs.release_blocked(key, d.desired, self.standby,
+                                                       unable=key in self.unable())
             if held_back:
                 gate.note = held_back
                 return out

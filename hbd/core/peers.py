@@ -87,6 +87,7 @@ class Peer:
     failed: tuple[str, ...] = ()
     unable: tuple[str, ...] = ()          # groups it cannot serve (a needed link is down)
     pings: int | None = None
+    plost: int | None = None              # its own ping nodes it lost (hbd_plost)
     is_hbd: bool = False
     # a heartbeat peer's holdings are unknown until its `resource` message; wait
     # for it at most until this instant, then take them as "none"
@@ -124,6 +125,7 @@ class Peer:
         self.failed = ()
         self.unable = ()
         self.pings = None
+        self.plost = None
 
 
 @dataclass

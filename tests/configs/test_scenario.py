@@ -24,7 +24,7 @@ from tests.configs.helpers import SCENARIO, brief, check_args, copy_config
 E, W = "error", "warning"
 AUTHKEYS = [("authkeys", 11, W, "auth is also set on line 1"),
             ("authkeys", 11, W, "signs with crc"),
-            ("authkeys", 13, E, "key index 1 is already defined on line 3")]
+            ("authkeys", 13, W, "key index 1 is already defined on line 3")]
 EXPECTED = {
     "node0": [
         ("ha.cf", 3, W, "U+00A0 on this line and 15 more"),

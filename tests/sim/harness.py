@@ -216,6 +216,7 @@ class SimNode:
     hb_carrier: bool = True                     # its interface has link (a cable, not a switch)
     arp: bool = True                            # the kernel answers ARP (not crashed)
     gateway: bool = True
+    unreachable: set = field(default_factory=set)  # ping addresses it cannot reach
     reannounced: list = field(default_factory=list)
     keys: set = field(default_factory=set)      # segment keys currently held
     spin: int = 0                               # consecutive TimerFired at one deadline
@@ -643,6 +644,16 @@ class Sim:
         res.failures[(spec, op)] = res.failures.get((spec, op), 0) + times
 
     # --- feeding a core ----------------------------------------------------------------
+    def act(self, name: str, fn: Callable[[Any, float], list]) -> None:
+        """Carry out what `fn(core, now)` returns for node `name` (a scripted core's
+        own initiative, e.g. an operator command on a modelled heartbeat node)."""
+        node = self.nodes[name]
+        if node.state is not NodeState.RUNNING:
+            return
+        for action in fn(node.core, self.now):
+            self._dispatch(node, action)
+        self._rearm(node)
+
     def _feed(self, node: SimNode, event) -> None:
         actions = node.core.handle(event, now=self.now)
         for action in actions:
@@ -976,6 +987,17 @@ class Sim:
         self.nodes[name].gateway = True
         self.disturb()
 
+    def cut_ping(self, name: str, address: str) -> None:
+        """name no longer reaches one ping address (the others still answer)."""
+        self.log("sim", f"ping node {address} unreachable from {name}")
+        self.nodes[name].unreachable.add(address)
+        self.disturb()
+
+    def restore_ping(self, name: str, address: str) -> None:
+        self.log("sim", f"ping node {address} reachable from {name}")
+        self.nodes[name].unreachable.discard(address)
+        self.disturb()
+
     def _on_ping(self, payload) -> None:
         """The runtime's pinger: every interval, a reply per reachable ping address."""
         name, incarnation = payload
@@ -986,6 +1008,8 @@ class Sim:
         if node.state is NodeState.RUNNING and node.on_service_lan and node.gateway:
             for ping_node in node.config.ping_nodes:
                 for address in ping_node.addresses:
+                    if address in node.unreachable:
+                        continue
                     self.last_ping[name] = self.now
                     self._feed(node, PingReplied(address))
                     if node.state is not NodeState.RUNNING:

@@ -38,7 +38,6 @@ def test_crc_signing_is_a_warning() -> None:
     ("auth 1\n1 sha1 k\n-1 sha1 k\n", 3, "key index -1 is out of range"),
     ("auth 1\n1 SHA1 k\n", 2, "did you mean 'sha1'"),
     ("auth 1\n1 sha512 k\n", 2, "unknown method 'sha512'"),
-    ("auth 1\n1 sha1 a\n1 sha1 b\n", 3, "already defined on line 2"),
     ("auth 1\n1\n", 2, "has no method"),
     ("auth 1\n1 # sha1 k\n", 2, "has no method"),
     ("auth 1\n1 sha1 " + "k" * 1025 + "\n", 2, "longer than 1024"),
@@ -149,3 +148,14 @@ def test_explain_says_what_each_method_protects_against() -> None:
     assert "encrypted and authenticated" in lines[1]
     crc, _ = parse_authkeys("auth 1\n1 crc\n", "authkeys")
     assert crc is not None and "anyone on the heartbeat LAN can forge" in explain(crc)[0]
+
+
+def test_repeated_index_last_one_wins_with_a_warning() -> None:
+    """heartbeat 3.0.6's parse_authfile stores each key line over the previous one."""
+    keys, problems = parse_authkeys("auth 1\n1 sha1 first\n1 md5 second\n", "authkeys")
+    assert keys is not None and keys.sign_index == 1
+    assert [(k.index, k.method.value, k.secret) for k in keys.keys] == [(1, "md5", b"second")]
+    warnings = [p for p in problems if p.severity is Severity.WARNING]
+    assert [(p.source, p.line) for p in warnings] == [("authkeys", 3)]
+    assert "already defined on line 2" in warnings[0].message
+    assert not [p for p in problems if p.severity is Severity.ERROR]

@@ -235,7 +235,21 @@ def test_resource_message_says_isstable_1_once_a_takeover_has_finished():
     ops = [a for a in out if isinstance(a, RunResourceOp)]
     assert len(ops) == 1 and ops[0].op.value == "start"
     started = [m for m in sends(out) if m.type == "resource"]
-    assert [(m.get("rsc_hold"), m.get("isstable")) for m in started] == [("foreign", "0")]
+    # comm-up: `starting`, then what it holds (nothing, settled); then the takeover
+    assert [(m.get("rsc_hold"), m.get("isstable")) for m in started] == [("none", "1"),
+                                                                          ("foreign", "0")]
     done = c.handle(ResourceOpFinished(ops[0].op_id, True), now=19.5)
     finished = [m for m in sends(done) if m.type == "resource"]
     assert [(m.get("rsc_hold"), m.get("isstable")) for m in finished] == [("foreign", "1")]
+
+
+def test_announcement_carries_ping_nodes_lost():
+    """hbd_plost: how many of its own ping nodes the sender lost (issue 11)."""
+    from hbd.core.announce import Announcement, read_announcement
+    ann = Announcement(holds=(), standby=frozenset(), claims=frozenset(), failed=(),
+                       pings=1, plost=2)
+    assert ("hbd_plost", "2") in ann.fields()
+    msg = Message.of(("t", "status"), *ann.fields())
+    assert read_announcement(msg) == ann
+    older = Message.of(("t", "status"), *[f for f in ann.fields() if f[0] != "hbd_plost"])
+    assert read_announcement(older).plost is None

@@ -172,3 +172,122 @@ def test_legacy_primary_asks_with_ip_request_before_starting():
                          ("weown", "yes"), ("ok", "OK")), now=0.8)
     out += run_ops(c, out, now=0.9)
     assert c.status().held() == (key,)
+
+
+def resources(actions):
+    return [(m.get("rsc_hold"), m.get("isstable"), m.get("info")) for m in of_type(actions, "resource")]
+
+
+def test_starting_to_a_returning_heartbeat_peer_is_followed_by_isstable_1_when_holding_nothing():
+    """hbd node1 holds nothing; heartbeat node0 goes active (it restarted): hbd asks
+    with `starting`, and heartbeat marks hbd unstable until hbd's next `resource ...
+    isstable=1` (process_resources). hbd sends it in the same step, holding nothing."""
+    c = boot("node1")
+    hb = HeartbeatPeer("node0")
+    out = feed(c, hb.status("up"), now=0.1)
+    out += c.handle(TimerFired(), now=0.2)
+    assert c.status().comm_up and not c.status().held()
+    out = feed(c, hb.status("active"), now=1.0)
+    kinds = [m.type for m in sends(out) if m.type in ("starting", "resource")]
+    assert kinds == ["starting", "resource"]
+    assert resources(out) == [("none", "1", None)]
+
+
+def test_taker_says_isstable_1_after_its_done():
+    """hbd takes a heartbeat peer's standby offer; after its own `done` it says
+    `resource ... isstable=1` (heartbeat's go_standby holds it unstable until then)."""
+    c = boot("node0")
+    hb = HeartbeatPeer("node1")
+    feed(c, hb.status("active"), now=0.1)
+    c.handle(TimerFired(), now=0.2)
+    feed(c, hb.msg(("t", "resource"), ("rsc_hold", "all"), ("rtype", "full"),
+                   ("isstable", "1")), now=0.3)
+    feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")), now=0.4)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "done")),
+               now=0.6)
+    out += run_ops(c, out, now=0.7)
+    types = [(m.type, m.get("info"), m.get("isstable")) for m in sends(out)
+             if m.type in ("ask_resources", "resource")]
+    done = types.index(("ask_resources", "done", None))
+    assert ("resource", None, "1") in types[done + 1:]
+
+
+def test_giver_says_isstable_1_after_the_takers_done():
+    c = boot("node0")
+    hb = HeartbeatPeer("node1")
+    feed(c, hb.status("active"), now=0.1)
+    out = c.handle(TimerFired(), now=0.2)
+    out += feed(c, hb.msg(("t", "resource"), ("rsc_hold", "none"), ("rtype", "full"),
+                          ("isstable", "1")), now=0.25)
+    run_ops(c, out, now=0.3)
+    c.handle(AdminRequested(AdminVerb.STANDBY, GroupSet.ALL), now=1.0)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "other")),
+               now=1.1)
+    run_ops(c, out, now=1.2)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "done")),
+               now=1.5)
+    assert resources(out) == [("none", "1", None)]
+
+
+def three_nodes(me: str) -> Cluster:
+    cfg = config(me)
+    cfg = replace(cfg, hacf=replace(cfg.hacf, nodes=("node0", "node1", "node2")))
+    c = Cluster(cfg, generation=41, uuid=UUID1, now=0.0, rng=random.Random(7),
+                wall_offset=1_800_000_000.0)
+    c.handle(Started(), now=0.0)
+    return c
+
+
+def test_empty_foreign_offer_is_answered_by_the_first_live_node_only():
+    """heartbeat node0 offers its `foreign` while holding nothing (auto_failback or
+    hb_standby; heartbeat cannot tell): unanswered, it stays in transition for 10 s.
+    The first live node other than the offerer (node1) answers `other`; node2 does not."""
+    answers = {}
+    for me in ("node1", "node2"):
+        c = three_nodes(me)
+        hb = HeartbeatPeer("node0")
+        other = "node2" if me == "node1" else "node1"
+        feed(c, hb.status("active"), now=0.1)
+        feed(c, status_from(other, seq=1, st="active",
+                            extra=(("hbd_hold", " "), ("hbd_standby", "none"),
+                                   ("hbd_claim", "none"), ("hbd_fail", " "))), now=0.1)
+        c.handle(TimerFired(), now=0.2)
+        out = feed(c, hb.msg(("t", "resource"), ("rsc_hold", "local"), ("rtype", "full"),
+                             ("isstable", "1")), now=0.3)
+        out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")),
+                   now=0.5)
+        answers[me] = [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")]
+        if me == "node1":
+            out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"),
+                                 ("info", "done")), now=0.7)
+            assert [(m.get("rsc_hold"), m.get("info"))
+                    for m in of_type(out, "ask_resources")] == [("foreign", "done")]
+            assert not [a for a in out if isinstance(a, RunResourceOp)]
+    assert answers == {"node1": [("foreign", "other")], "node2": []}
+
+
+def test_carrier_loss_next_to_heartbeat_standby_offers_the_group():
+    """node0's service link (the group's interface) loses carrier; the heartbeat
+    standby takes a group only through the standby exchange: node0 offers with
+    `me`, releases only on `other`, then says `done`."""
+    from hbd.core.events import CarrierChanged
+    c = boot("node0")
+    hb = HeartbeatPeer("node1")
+    feed(c, hb.status("active"), now=0.1)
+    out = c.handle(TimerFired(), now=0.2)
+    out += feed(c, hb.msg(("t", "resource"), ("rsc_hold", "none"), ("rtype", "full"),
+                          ("isstable", "1")), now=0.25)
+    run_ops(c, out, now=0.3)
+    assert c.status().held()
+    out = c.handle(CarrierChanged("hbAeth", False), now=1.0)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("local", "me")]
+    assert not [a for a in out if isinstance(a, RunResourceOp)]
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "other")),
+               now=1.1)
+    stops = [a for a in out if isinstance(a, RunResourceOp)]
+    assert stops and stops[0].op.value == "stop"
+    out = run_ops(c, out, now=1.2)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("local", "done")]
+    assert not c.status().held()

@@ -18,6 +18,7 @@ complete` matches as it did with heartbeat.
 | a peer back after a partition | `WARN: Cluster node NODE returning after partition.` |
 | a late heartbeat | `WARN: Late heartbeat: Node NODE: interval N ms` |
 | standby: what the peer released is started here | `info: Standby resource acquisition done [WORD].` |
+| standby asked here: what this node gave up is held elsewhere | (the same line) |
 | standby: the peer took what this node released | `info: Other node completed standby takeover of WORD resources.` |
 | standby: no peer answered | `WARN: No reply to standby request.  Standby request cancelled.` |
 | a group started / stopped here | `info: GROUP resources acquired.` / `info: GROUP resources released.` |
@@ -81,10 +82,11 @@ class Vocabulary:
         self.me = me
         self.initial_done = False
         self.standby_taking: list[str] = []      # words released to us, not yet started
+        self.standby_giving: list[str] = []      # our standby requests, not yet taken over
 
     def wants_status(self) -> bool:
         """Whether `settled()` has anything to say (the runtime skips the snapshot else)."""
-        return not self.initial_done or bool(self.standby_taking)
+        return not self.initial_done or bool(self.standby_taking or self.standby_giving)
 
     def settled(self, status: ClusterStatus) -> list[Line]:
         if not _settled(status):
@@ -97,6 +99,12 @@ class Vocabulary:
         for word in self.standby_taking:
             out.append(Line(logging.INFO, f"Standby resource acquisition done [{word}]."))
         self.standby_taking.clear()
+        if self.standby_giving and all(g.state is GroupState.STARTED or
+                                       (g.holder is not None and g.holder != self.me)
+                                       for g in status.groups):
+            for word in self.standby_giving:
+                out.append(Line(logging.INFO, f"Standby resource acquisition done [{word}]."))
+            self.standby_giving.clear()
         return out
 
     def shutdown_complete(self) -> list[Line]:
@@ -147,6 +155,9 @@ class Vocabulary:
                          "No reply to standby request.  Standby request cancelled.")]
         if text.startswith("Other node completed standby takeover"):
             return [Line(logging.INFO, f"{text}.")]
+        if (notice.subject == self.me and text.startswith("standby ")
+                and " requested" in text):
+            self.standby_giving.append(text.split()[1])
         if text.endswith("resources (standby)") and " released its " in text:
             word = text.split(" released its ", 1)[1].split()[0]
             self.standby_taking.append(word)

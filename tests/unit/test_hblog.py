@@ -69,3 +69,14 @@ def test_shutdown_partition_link_and_standby_words():
                     "info: Link node2:eth2 dead.",
                     "WARN: No reply to standby request.  Standby request cancelled."]
     assert not any(re.search(r"ERROR:|CRIT.*:", line) for line in said)
+
+
+def test_standby_asked_here_done_once_the_peer_holds_the_groups():
+    voc = Vocabulary("node1")
+    voc.settled(_status())
+    voc.notice(Notice(NoticeKind.INFO, "node1", "standby all requested: standby=all claims=none"))
+    assert voc.wants_status()
+    assert voc.settled(_status(GroupState.STOPPED, desired=None)) == []
+    lines = voc.settled(_status(GroupState.STOPPED, desired="node0"))
+    assert [line.render() for line in lines] == ["info: Standby resource acquisition done [all]."]
+    assert not voc.wants_status()

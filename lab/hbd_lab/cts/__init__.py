@@ -8,9 +8,9 @@ into this repository) on top of:
 |---|---|---|
 | Python 2 shims | `compat/` (UserDict, popen2, sitecustomize) first on CTS's PYTHONPATH | Python 2's library |
 | the driver | `driver.py`, run by CTS's Python | CTSlab.py's `__main__` |
-| remote execution | `remote.py` (`nsenter` into a lab node) | ssh / scp |
-| the node's commands | `node.py` via `bin/hbd-cts-node` | `heartbeat [-k/-s]`, `hb_standby`, ... |
-| resource status | `probe.py` via `probes/` | /etc/ha.d/resource.d scripts' `status` |
+| remote execution | `bin/hbd-cts-rsh` (`nsenter` into the node, shims on PATH) | ssh / scp |
+| the node's commands | `node.py` (`bin/hbd-cts-node`), `bin/killall`, `bin/logger` | heartbeat -k/-s, hb_standby |
+| resource status | `probes/lab-probe` (the node's VIP, MAC, host name) | resource.d scripts' `status` |
 | the cluster log | `collector.py` | syslog forwarding to the test host |
 | the run | `run.py` (`hbd lab cts`) | the operator |
 """

@@ -4,7 +4,7 @@ Run by `run.py` with CTS's Python: `compat/` and /usr/share/heartbeat/cts
 first on PYTHONPATH, the run's settings in the JSON file HBD_CTS_CONFIG
 names. Nothing of CTS is edited; at run time this module
 
-* points `RemoteExec` at `remote.py` instead of ssh/scp, and "is the node
+* points `RemoteExec` at `bin/hbd-cts-rsh` instead of ssh/scp, and "is the node
   booted" at the node's namespace instead of ping (nodes need no DNS);
 * subclasses heartbeat's `HeartbeatCM` (its name stays "heartbeat", so the
   heartbeat-only tests and audits apply) with the lab's commands
@@ -117,7 +117,7 @@ class LabCM(HeartbeatCM):  # type: ignore[misc]
 
 
 def patch_cts() -> None:
-    remote = f"{CFG['python']} -m hbd_lab.cts.remote"
+    remote = os.path.join(CFG["bin"], "hbd-cts-rsh")
     original = CTS.RemoteExec.__init__
 
     def remote_exec_init(self: Any) -> None:

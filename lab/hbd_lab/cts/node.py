@@ -5,7 +5,9 @@ node (CM_hb.py: `heartbeat`, `heartbeat -k`, `heartbeat -s`, `hb_standby`,
 `TestHeartbeatComm break-communication`, `killall -9 heartbeat`). In the lab
 the node's daemon is hbd (`LabNode`) or Debian's heartbeat
 (`HeartbeatDaemon`), started from the test host's side; this module is
-what those commands do, for the node named by HBD_CTS_NODE:
+what those commands do, for the node named by HBD_CTS_NODE (the lab:
+HBD_CTS_PREFIX, the daemon: HBD_CTS_SYSTEM; `bin/hbd-cts-rsh` and `run.py`
+set them):
 
 | verb | hbd | heartbeat |
 |---|---|---|
@@ -27,7 +29,6 @@ import sys
 
 from hbd_lab import session as lab_session
 from hbd_lab.cluster import LabNode, wait_for
-from hbd_lab.cts.remote import config
 from hbd_lab.heartbeat import HeartbeatDaemon, find_heartbeat
 
 NFT_TABLE = "hbdcts"
@@ -148,12 +149,11 @@ def nft(node: LabNode, rules: str | None) -> int:
 
 def main(argv: list[str]) -> int:
     verb = argv[0] if argv else ""
-    cfg = config()
     name = os.environ["HBD_CTS_NODE"]
-    lab_node = lab_session.attach(cfg["prefix"]).lab[name]
+    lab_node = lab_session.attach(os.environ["HBD_CTS_PREFIX"]).lab[name]
     daemon: HbdNode | HeartbeatNode = (
-        HeartbeatNode(lab_node) if cfg["system"] == "heartbeat"
-        else HbdNode(lab_node, cfg["syslog"][name]))
+        HeartbeatNode(lab_node) if os.environ.get("HBD_CTS_SYSTEM") == "heartbeat"
+        else HbdNode(lab_node, os.environ["HBD_CTS_SYSLOG"]))
     if verb == "status":
         print("running" if daemon.running() else "stopped")
     elif verb == "start":

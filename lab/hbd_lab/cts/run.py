@@ -8,7 +8,7 @@
    them on the test host) and a JSON settings file (HBD_CTS_CONFIG).
 3. `collector.py` gathers every node's syslog into `cluster.log`.
 4. `driver.py` runs with CTS's Python (compat/ first on PYTHONPATH); CTS
-   starts and stops the daemons itself, through `remote.py`.
+   starts and stops the daemons itself, through `bin/hbd-cts-rsh`.
 5. The lab is removed, whatever happened; CTS's summary (its lines from
    "Overall Results" to "TESTS COMPLETED") is returned with the log paths.
 """
@@ -117,7 +117,9 @@ def run(*, system: str = "hbd", tests: list[str] | None = None, iterations: int 
                     "starttime": STARTTIME}
         config = workdir / "cts" / "settings.json"
         config.write_text(json.dumps(settings, indent=1))
-        env = {**os.environ, "HBD_CTS_CONFIG": str(config),
+        env = {**os.environ, "HBD_CTS_CONFIG": str(config), "HBD_CTS_PREFIX": prefix,
+               "HBD_CTS_WORKDIR": str(workdir), "HBD_CTS_SYSTEM": system,
+               "HBD_CTS_PYTHON": sys.executable,
                "PYTHONPATH": os.pathsep.join([str(HERE / "compat"), str(CTS_DIR)])}
         proc = subprocess.run([sys.executable, str(HERE / "driver.py")], env=env,
                               cwd=str(workdir / "cts"), check=False,

@@ -9,9 +9,9 @@ collector (a thread of `hbd lab cts`) writes that file from:
   syslog (HBD_SYSLOG_SOCKET) and `logger` run on the node (CTS's
   TestLogging; `bin/logger`);
 * for heartbeat nodes, heartbeat's own log file (`heartbeat/log/ha-log`:
-  heartbeat has no /dev/log in its namespaces), whose lines
-  `heartbeat[123]: 2026/12/05_23:01:02 info: ...` are rewritten in the
-  same form.
+  heartbeat has no /dev/log in its namespaces), whose lines carry the
+  node's host name of the moment (`nodevir` while it holds vip1): the
+  collector puts the node's name in its place.
 
 Lines are stamped when collected.
 """
@@ -27,7 +27,11 @@ import time
 from pathlib import Path
 
 _PRI = re.compile(rb"^<\d+>")
-_HA_LOG = re.compile(r"^(\S+?): \d{4}/\d\d/\d\d_\d\d:\d\d:\d\d (.*)$")
+# heartbeat's logfile: "Dec 05 23:09:01 HOST heartbeat: [1]: info: ..." (HOST is the
+# node's host name at the time: nodevir while it holds vip1) or, from older
+# versions, "heartbeat[1]: 2026/12/05_23:09:01 info: ..."
+_HA_LOG = re.compile(r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ (.*)"
+                     r"|(\S+?): \d{4}/\d\d/\d\d_\d\d:\d\d:\d\d (.*))$")
 
 
 def stamp() -> str:
@@ -94,4 +98,9 @@ class Collector:
         self.offsets[node] += end
         for raw in data[:end].decode("utf-8", "replace").splitlines():
             match = _HA_LOG.match(raw)
-            self.write(node, f"{match.group(1)}: {match.group(2)}" if match else raw)
+            if match is None:
+                self.write(node, raw)
+            elif match.group(1) is not None:
+                self.write(node, match.group(1))
+            else:
+                self.write(node, f"{match.group(2)}: {match.group(3)}")

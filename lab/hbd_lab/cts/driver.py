@@ -110,6 +110,11 @@ class LabCM(HeartbeatCM):  # type: ignore[misc]
                     groups.append(group)
         return groups
 
+    def errorstoignore(self) -> list[str]:
+        """The lab's environment, not the daemon: heartbeat mlockall()s itself and
+        this machine's RLIMIT_MEMLOCK (not raisable here) is too small for it."""
+        return ["Cannot lock ourselves into memory"]
+
     def Components(self) -> list[Any]:   # noqa: N802 -- CTS's name
         """The CRM's processes (ComponentFail, v2 only); CM_hb lacks it, so
         merely listing CTS's tests fails with heartbeat's own class."""
@@ -214,7 +219,9 @@ def main(argv: list[str]) -> int:
     RoundRobin.tests = runner.Tests
     env.RandomTests = runner
     try:
-        runner.run(len(runner.Tests) * CFG["iterations"])
+        if runner.run(len(runner.Tests) * CFG["iterations"]) is None:
+            cm.log("Scenario setup failed: no test ran")
+            runner.incr("failure")
     except Exception:   # noqa: BLE001 -- CTSlab.py's own handling: log it, summarise
         import traceback
         cm.log(f"Exception by {sys.exc_info()[0]}")

@@ -17,6 +17,12 @@ and every key of the line as `HBD_<KEY>`: `HBD_NODE`, `HBD_GROUP`,
 (journald forwards to a syslog daemon itself when it is set up to). If the
 journal socket cannot be written, the line goes to stderr instead.
 
+Lines in heartbeat's words (`hblog.py`, logger `hbd.hblog`) go to syslog and
+the journal under the identifier `heartbeat`, as `info: TEXT` / `WARN: TEXT`,
+so that log monitors written for heartbeat keep matching; hbd's own lines
+keep the identifier `hbd`. `HBD_SYSLOG_SOCKET` names another syslog socket
+than /dev/log (the lab collects each node's syslog on one of its own).
+
 Formats (`logformat`): `text` (default) is `TIMESTAMP LEVEL: event key='value' ...`,
 one line each, e.g. (one line)
 `2026-01-02T03:04:05.678+01:00 info: node node1: is dead (deadtime) node='node0'
@@ -47,6 +53,7 @@ import structlog
 
 _FACILITIES = logging.handlers.SysLogHandler.facility_names
 _HANDLER_TAG = "_hbd_handler"
+HBLOG = "hbd.hblog"          # hblog.LOGGER: lines in heartbeat's words
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 SYSLOG_SOCKET = "/dev/log"
 FORMATS = ("text", "json")
@@ -163,9 +170,13 @@ class JournalHandler(logging.Handler):
             event["exc_info"] = record.exc_info
         event = dict(structlog.processors.format_exc_info(None, "", event))   # -> "exception"
         add_notice_fields(None, "", event)
-        fields = [("MESSAGE", _text(event, level=False)),
+        if record.name == HBLOG:
+            message, ident = f"{_hb_level(record.levelno)}: {record.getMessage()}", "heartbeat"
+        else:
+            message, ident = _text(event, level=False), "hbd"
+        fields = [("MESSAGE", message),
                   ("PRIORITY", str(_PRIORITY.get(record.levelno, 6))),
-                  ("SYSLOG_IDENTIFIER", "hbd")]
+                  ("SYSLOG_IDENTIFIER", ident)]
         if self.facility is not None:
             fields.append(("SYSLOG_FACILITY", str(self.facility)))
         fields += [(journal_field(k), str(v)) for k, v in event.items()
@@ -189,6 +200,27 @@ class JournalHandler(logging.Handler):
     def close(self) -> None:
         self.sock.close()
         super().close()
+
+
+def _hb_level(levelno: int) -> str:
+    return {logging.DEBUG: "debug", logging.WARNING: "WARN", logging.ERROR: "ERROR",
+            logging.CRITICAL: "CRIT"}.get(levelno, "info")
+
+
+class SyslogHandler(logging.handlers.SysLogHandler):
+    """syslog with hbd's identifier, or `heartbeat` for lines in heartbeat's words."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == HBLOG:
+            self.ident = f"heartbeat[{os.getpid()}]: "
+            return f"{_hb_level(record.levelno)}: {record.getMessage()}"
+        self.ident = f"hbd[{os.getpid()}]: "
+        return super().format(record)
+
+
+def syslog_socket() -> str:
+    """The syslog socket (`HBD_SYSLOG_SOCKET` overrides /dev/log)."""
+    return os.environ.get("HBD_SYSLOG_SOCKET") or SYSLOG_SOCKET
 
 
 def under_journald(stream: TextIO) -> bool:
@@ -255,11 +287,10 @@ def _handlers(*, logfile: str | None, debugfile: str | None, logfacility: str | 
     handlers.append(handler)
     handlers += _files(logfile, debugfile, fmt, problems)
     # under journald, syslog would be a second copy of every line in the journal
-    if facility is not None and not journald and os.path.exists(SYSLOG_SOCKET):
-        syslog = logging.handlers.SysLogHandler(SYSLOG_SOCKET, facility)
+    if facility is not None and not journald and os.path.exists(syslog_socket()):
+        syslog = SyslogHandler(syslog_socket(), facility)
         syslog.setLevel(logging.INFO)
         syslog.setFormatter(_formatter(timestamps=False, fmt=fmt))
-        syslog.ident = f"hbd[{os.getpid()}]: "
         handlers.append(syslog)
     return handlers, problems
 
@@ -308,6 +339,11 @@ def configure(*, logfile: str | None = None, debugfile: str | None = None,
 
 def get(name: str = "hbd") -> Any:
     return structlog.get_logger(name if name.startswith("hbd") else f"hbd.{name}")
+
+
+def get_stdlib(name: str) -> logging.Logger:
+    """A plain logger under hbd's (for lines that are text, not events: hblog)."""
+    return logging.getLogger(name)
 
 
 LOG_PERIOD = 10.0

@@ -29,7 +29,7 @@ import time
 from typing import Protocol
 from collections.abc import Callable
 
-from hbd import logs
+from hbd import hblog, logs
 from hbd.config.model import AuthKeys, ClusterConfig, ResourceGroup
 from hbd.core.actions import (Action, Fence, FenceSelf, Notice, Probe, Reannounce, RunResourceOp,
                               SaveGeneration, SavePeerGenerations, Send, ShutdownComplete)
@@ -88,6 +88,8 @@ class Runtime:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._last_status_line = ""
+        self.hblog = hblog.Vocabulary(cluster.me)     # heartbeat's words, for log monitors
+        self._hblog = logs.get_stdlib(hblog.LOGGER)
         self.apply_config(self.config)
 
     def apply_config(self, config: ClusterConfig) -> None:
@@ -141,6 +143,8 @@ class Runtime:
                               input=type(event).__name__)
             self._fail(exc)
             return
+        if self.hblog.wants_status() and not self.finished.done():
+            self._heartbeat_lines(self.hblog.settled(self.cluster.status()))
         self._rearm()
 
     def _fail(self, exc: Exception) -> None:
@@ -241,6 +245,7 @@ class Runtime:
                 self._notice(action)
             case ShutdownComplete():
                 self.log.info("shutdown complete")
+                self._heartbeat_lines(self.hblog.shutdown_complete())
                 if not self.finished.done():
                     self.finished.set_result(0)
             case _:
@@ -268,8 +273,13 @@ class Runtime:
             if line != self._last_status_line:
                 self._last_status_line = line
                 self.on_status(line)
+        self._heartbeat_lines(self.hblog.notice(notice))
         if self.on_notice is not None:
             self.on_notice(notice)
+
+    def _heartbeat_lines(self, lines: list[hblog.Line]) -> None:
+        for line in lines:
+            self._hblog.log(line.level, line.text)
 
 
 def status_line(status: ClusterStatus) -> str:

@@ -8,6 +8,9 @@
   together, then `hang` again with a STONITH device, a table, down. Exit 0
   only if every drill met its expectation.
 * `down` removes everything a lab made, even after a crash of the lab itself.
+* `cts [--tests T,...] [--iterations N] [--system hbd|heartbeat]` runs
+  heartbeat's own Cluster Test Suite on a fresh lab (hbd_lab/cts) and prints
+  CTS's summary; exit 0 only if no test failed.
 * `render-conf [--check]` writes conf/'s identity scripts from the one
   template (or, with --check, says whether they are up to date).
 """
@@ -54,6 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--node", choices=("node0", "node2"), default="node0")
     d.add_argument("--hold", type=float, metavar="S",
                    help="how long the failure lasts (default: the drill's own)")
+    c = sub.add_parser("cts", help="heartbeat's Cluster Test Suite against the lab",
+                       description="heartbeat's Cluster Test Suite (CTS) on a fresh lab")
+    c.add_argument("--system", choices=("hbd", "heartbeat"), default="hbd",
+                   help="the daemon on the nodes (default hbd)")
+    c.add_argument("--tests", metavar="T,...",
+                   help="CTS test names or classes, e.g. Flip,standby,DetectionTime "
+                        "(default: every test that applies to a haresources cluster)")
+    c.add_argument("--iterations", type=int, default=1, metavar="N",
+                   help="runs of each test (default 1)")
+    c.add_argument("--seed", type=int, default=1, help="CTS's random seed (node choice)")
+    c.add_argument("--out", metavar="DIR", help="where CTS's log and the cluster log go "
+                   "(default /run/hbd-lab/hbdcts-cts)")
     r = sub.add_parser("render-conf", help="write conf/'s Remac scripts from the template")
     r.add_argument("--check", action="store_true", help="only say whether they are up to date")
 
@@ -201,6 +216,21 @@ def _render_conf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cts(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hbd_lab.cts import run as cts
+
+    tests = [t for t in (args.tests or "").split(",") if t]
+    _say(f"CTS against {args.system}: {', '.join(tests) or 'every applicable test'}, "
+         f"{args.iterations} iteration(s) each")
+    result = cts.run(system=args.system, tests=tests, iterations=args.iterations,
+                     seed=args.seed, out_dir=Path(args.out) if args.out else None, echo=False)
+    print("\n".join(result.summary) or "CTS printed no summary (see its log)")
+    _say(f"CTS log: {result.ctslog}; cluster log: {result.cluster_log}")
+    return 0 if result.passed else 1
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         if args.lab_command == "up":
@@ -217,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
             return _drill(args)
         if args.lab_command == "render-conf":
             return _render_conf(args)
+        if args.lab_command == "cts":
+            return _cts(args)
         removed = sessions.down()
         _say(f"lab removed ({len(removed)} namespaces)")
         return 0

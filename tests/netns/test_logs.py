@@ -94,8 +94,11 @@ def test_under_systemd_each_line_reaches_the_journal_once(make_lab):
     assert {(e["HBD_SUBJECT"], e["HBD_KIND"], e["HBD_REASON"]) for e in dead} == {
         ("node0", "node", "initdead"), ("node2", "node", "initdead")}
     assert all(e["HBD_NODE"] == "node1" for e in dead)
-    assert all(e["SYSLOG_IDENTIFIER"] == "hbd" and e["SYSLOG_FACILITY"] == "16"
+    assert all(e["SYSLOG_IDENTIFIER"] in ("hbd", "heartbeat") and e["SYSLOG_FACILITY"] == "16"
                for e in journald.entries)
+    # heartbeat's words too, for log monitors (hbd/hblog.py)
+    heartbeat = [e["MESSAGE"] for e in journald.entries if e["SYSLOG_IDENTIFIER"] == "heartbeat"]
+    assert "info: node1 Heartbeat shutdown complete." in heartbeat
     # one entry per event: no line sent twice (each carries its own wording and fields)
     keyed = [tuple(sorted(e.items())) for e in journald.entries]
     assert len(keyed) == len(set(keyed)), [m for m in messages if messages.count(m) > 1]

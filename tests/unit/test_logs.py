@@ -205,3 +205,26 @@ def test_a_rotated_logfile_is_reopened(tmp_path):
     logs.get().info("after")
     assert "before" in (tmp_path / "ha-log.1").read_text()
     assert "after" in path.read_text() and "before" not in path.read_text()
+
+
+def test_heartbeat_words_go_to_syslog_as_heartbeat(tmp_path, monkeypatch):
+    path = tmp_path / "log"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    monkeypatch.setenv("HBD_SYSLOG_SOCKET", str(path))
+    logs.configure(stream=io.StringIO(), logfacility="local0", journal=False)
+    logging.getLogger("hbd.hblog").warning("node node1: is dead")
+    logs.get().info("after", node="n")
+    first, second = sock.recv(4096).decode(), sock.recv(4096).decode()
+    sock.close()
+    assert re.fullmatch(r"<132>heartbeat\[\d+\]: WARN: node node1: is dead\x00", first), first
+    assert re.fullmatch(r"<134>hbd\[\d+\]: info: after node='n'\x00", second), second
+
+
+def test_heartbeat_words_in_the_journal_as_heartbeat(journald):
+    logs.configure(stream=io.StringIO(), logfacility="local0", journal=True)
+    logging.getLogger("hbd.hblog").info("Initial resource acquisition complete (T_RESOURCES(us))")
+    entry, = journald()
+    assert entry["SYSLOG_IDENTIFIER"] == "heartbeat"
+    assert entry["MESSAGE"] == "info: Initial resource acquisition complete (T_RESOURCES(us))"

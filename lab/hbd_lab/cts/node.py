@@ -1,0 +1,185 @@
+"""A lab node's cluster-manager commands for CTS (`bin/hbd-cts-node VERB`).
+
+CTS starts, stops and asks the cluster manager through commands run on the
+node (CM_hb.py: `heartbeat`, `heartbeat -k`, `heartbeat -s`, `hb_standby`,
+`TestHeartbeatComm break-communication`, `killall -9 heartbeat`). In the lab
+the node's daemon is hbd (`LabNode`) or Debian's heartbeat
+(`HeartbeatDaemon`), started from the test host's side; this module is
+what those commands do, for the node named by HBD_CTS_NODE (the lab:
+HBD_CTS_PREFIX, the daemon: HBD_CTS_SYSTEM; `bin/hbd-cts-rsh` and `run.py`
+set them):
+
+| verb | hbd | heartbeat |
+|---|---|---|
+| `start` | hbd started, syslog to the node's collector socket | heartbeat started in its namespaces |
+| `stop` | SIGTERM, wait for the exit (graceful release) | SIGTERM to the master (`heartbeat -k`), wait |
+| `status` | prints `running` or `stopped` (CTS looks for "stopped") | same |
+| `standby` | `hbctl standby` | `hb_standby` in heartbeat's namespaces |
+| `kill` | SIGKILL (a crash; `killall -9 heartbeat`) | SIGKILL to every heartbeat process |
+| `reload` | SIGHUP | SIGHUP to the master |
+| `break` / `fix` | nftables in the node drop / stop dropping UDP port 694 both ways (`TestHeartbeatComm`) | same |
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from hbd_lab import session as lab_session
+from hbd_lab.cluster import LabNode, wait_for
+from hbd_lab.heartbeat import HeartbeatDaemon, find_heartbeat
+
+NFT_TABLE = "hbdcts"
+BREAK_RULES = f"""table inet {NFT_TABLE} {{
+  chain input {{ type filter hook input priority 0; udp dport 694 drop; udp sport 694 drop; }}
+  chain output {{ type filter hook output priority 0; udp dport 694 drop; udp sport 694 drop; }}
+}}
+"""
+
+
+def _status_of(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            return dict(line.split(":", 1) for line in handle if ":" in line)
+    except OSError:
+        return {}
+
+
+class HeartbeatNode:
+    """Debian's heartbeat on the node, found again from /proc by any later command."""
+
+    def __init__(self, node: LabNode) -> None:
+        self.node = node
+        self.daemon = HeartbeatDaemon(node)
+
+    def master(self) -> int | None:
+        binary = find_heartbeat()
+        for pid in self.node.ns.pids():
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                continue
+            if exe == binary and _status_of(pid).get("NSpid", "").split()[-1:] == ["1"]:
+                return pid
+        return None
+
+    def pids(self) -> list[int]:
+        master = self.master()
+        if master is None:
+            return []
+        ns = os.readlink(f"/proc/{master}/ns/pid")
+        out = [int(_status_of(master).get("PPid", "0").strip())]       # unshare
+        for pid in self.node.ns.pids():
+            try:
+                if os.readlink(f"/proc/{pid}/ns/pid") == ns:
+                    out.append(pid)
+            except OSError:
+                continue
+        return [pid for pid in out if pid > 1]
+
+    def running(self) -> bool:
+        return self.master() is not None
+
+    def start(self) -> None:
+        self.daemon.start(timeout=30)
+
+    def stop(self) -> None:
+        master = self.master()
+        if master is None:
+            return
+        os.kill(master, signal.SIGTERM)
+        wait_for(lambda: self.master() is None, timeout=60, what="heartbeat to stop")
+
+    def kill(self) -> None:
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_for(lambda: self.master() is None, timeout=10, what="heartbeat to die")
+
+    def reload(self) -> None:
+        master = self.master()
+        if master is not None:
+            os.kill(master, signal.SIGHUP)
+
+    def standby(self) -> int:
+        master = self.master()
+        if master is None:
+            return 1
+        return subprocess.run(["nsenter", f"--target={master}", "--mount", "--pid", "--net",
+                               "--uts", "--", "/usr/share/heartbeat/hb_standby"],
+                              check=False, capture_output=True).returncode
+
+
+class HbdNode:
+    def __init__(self, node: LabNode, syslog: str) -> None:
+        self.node = node
+        self.syslog = syslog
+
+    def running(self) -> bool:
+        return self.node.running()
+
+    def start(self) -> None:
+        self.node.start(env={"HBD_SYSLOG_SOCKET": self.syslog})
+
+    def stop(self) -> None:
+        self.node.stop(timeout=60)
+
+    def kill(self) -> None:
+        self.node.kill()
+
+    def reload(self) -> None:
+        self.node.signal(signal.SIGHUP)
+
+    def standby(self) -> int:
+        return self.node.hbctl("standby").returncode
+
+
+def nft(node: LabNode, rules: str | None) -> int:
+    """Load `rules` in the node's namespace (None: remove the table)."""
+    if rules is None:
+        argv = ["nft", "delete", "table", "inet", NFT_TABLE]
+        node.ns.run(argv, check=False)
+        return 0
+    return node.ns.run(["nft", "-f", "-"], input=rules, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    verb = argv[0] if argv else ""
+    name = os.environ["HBD_CTS_NODE"]
+    lab_node = lab_session.attach(os.environ["HBD_CTS_PREFIX"]).lab[name]
+    daemon: HbdNode | HeartbeatNode = (
+        HeartbeatNode(lab_node) if os.environ.get("HBD_CTS_SYSTEM") == "heartbeat"
+        else HbdNode(lab_node, os.environ["HBD_CTS_SYSLOG"]))
+    if verb == "status":
+        print("running" if daemon.running() else "stopped")
+    elif verb == "start":
+        if not daemon.running():
+            daemon.start()
+    elif verb == "stop":
+        daemon.stop()
+    elif verb == "kill":
+        if not daemon.running():
+            return 1
+        daemon.kill()
+    elif verb == "reload":
+        daemon.reload()
+    elif verb == "standby":
+        return daemon.standby()
+    elif verb == "break":
+        nft(lab_node, None)
+        return nft(lab_node, BREAK_RULES)
+    elif verb == "fix":
+        return nft(lab_node, None)
+    else:
+        print("usage: hbd-cts-node start|stop|status|standby|kill|reload|break|fix",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

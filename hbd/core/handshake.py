@@ -239,7 +239,10 @@ class Handshake:
         word, info = msg.get("rsc_hold") or "none", msg.get("info")
         if info == "me":                   # it gives: answer, it ranks last for those
             groups = tuple(k for k in self._covered(peer.name, word) if k in (peer.holds or ()))
-            if not comm_up:
+            if not comm_up or peer.name in self.taking:
+                # heartbeat runs one exchange at a time and ignores a second `me` of its
+                # own ("Standby in progress- new request ... ignored"): so do we, or its
+                # first `done` would read as the release of the second set
                 return []
             if groups and not any(self._next_holder(k, peer.name) == self.me for k in groups):
                 return []                  # another node is the one to take them
@@ -251,21 +254,23 @@ class Handshake:
                                         ("info", "other")), now)
         if info == "other":                # our offer is accepted: release
             offer = self.giving.get(peer.name)
-            if offer is None or offer.phase is not Phase.ASKED:
+            if offer is None or offer.phase is not Phase.ASKED or word != offer.word:
                 return []
             offer.phase = Phase.AGREED
             return [Notice(NoticeKind.INFO, self.me, f"standby: {peer.name} can take our "
                            f"{offer.word} resources")]
         if info == "done":
             taking = self.taking.get(peer.name)
-            if taking is not None and taking.phase is Phase.AGREED:
+            if taking is not None and taking.phase is Phase.AGREED and word == taking.word:
                 self.members.released(peer, taking.groups)
                 taking.phase = Phase.RELEASED
                 return [Notice(NoticeKind.INFO, peer.name, f"{peer.name} released its "
                                f"{taking.word} resources (standby)")]
-            giving = self.giving.pop(peer.name, None)
-            if giving is not None:
-                self.members.heartbeat_claims(peer, frozenset())
+            giving = self.giving.get(peer.name)
+            if giving is not None and giving.phase is Phase.RELEASED and word == giving.word:
+                # its claim (hb_takeover) stays: heartbeat does not fail a group back
+                # after a standby exchange; the peer's own hb_standby moves it again
+                del self.giving[peer.name]
                 self.owes_resource = True
                 return [Notice(NoticeKind.INFO, self.me, "Other node completed standby "
                                f"takeover of {giving.word} resources")]

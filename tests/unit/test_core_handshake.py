@@ -291,3 +291,30 @@ def test_carrier_loss_next_to_heartbeat_standby_offers_the_group():
     assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
         ("local", "done")]
     assert not c.status().held()
+
+
+def test_second_offer_during_an_exchange_is_ignored_and_done_must_match_the_offer():
+    """heartbeat node0 (holding its group) offers `foreign` (its auto_failback: it
+    holds none) and, before that exchange ends, `local` (an hb_standby heartbeat
+    itself ignores: "Standby in progress"). hbd answers the first only, and the
+    `done` of the `foreign` exchange releases nothing: vip1 is not started while
+    heartbeat still holds it."""
+    c = boot("node1")
+    hb = HeartbeatPeer("node0")
+    feed(c, hb.status("active"), now=0.1)
+    c.handle(TimerFired(), now=0.2)
+    feed(c, hb.msg(("t", "resource"), ("rsc_hold", "local"), ("rtype", "full"),
+                   ("isstable", "1")), now=0.3)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")),
+               now=0.5)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("foreign", "other")]
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "me")),
+               now=0.6)
+    assert not of_type(out, "ask_resources")
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "done")),
+               now=0.7)
+    assert not [a for a in out if isinstance(a, RunResourceOp)]
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("foreign", "done")]
+    assert not c.status().held()

@@ -271,6 +271,8 @@ class Cluster:
             self.members.heard_resource(
                 peer, self.owner.relative_holds(peer.name, msg.get("rsc_hold")),
                 stable=msg.get("isstable") != "0")
+            if not peer.is_hbd:
+                self.handshake.heard_resource(peer, msg)
             return []
         if mtype == "starting":
             return self._send(self._resource_message(), now)

@@ -90,6 +90,18 @@ def words_for(node: str, groups: Iterable[ResourceGroup]) -> frozenset[str]:
     return frozenset(out)
 
 
+def asking_words(peer: str, groups: Iterable[ResourceGroup]) -> frozenset[str]:
+    """The set to put in our `ask_resources me` or `hb_takeover` so that heartbeat
+    node `peer` moves `groups`. Heartbeat is two-node-minded: it reads the sender's
+    set as the complement of its own (go_standby(OTHER, foreign) acquires its
+    `local` keys; rc.d/hb_takeover runs `hb_standby local` for a `foreign`). So the
+    set is the complement of `peer`'s own words for the groups, which is our own
+    words only when one of the two is the groups' primary: a group whose primary
+    is a third node (N+1) is `foreign` to both, and must be asked for as `local`."""
+    own = words_for(peer, groups)
+    return frozenset({LOCAL: FOREIGN, FOREIGN: LOCAL}[w] for w in own)
+
+
 @dataclass(frozen=True)
 class View:
     """What the handshake needs of this node's ownership, after its decisions."""
@@ -134,6 +146,8 @@ class Handshake:
         times = [o.at + OFFER_TIMEOUT for o in self.giving.values() if o.phase is Phase.ASKED]
         times += [r.at + RQSTDELAY for r in self.ip_requests.values() if r.waiting]
         times += [at + OFFER_TIMEOUT for at in self.asked_takeover.values()]
+        times += [o.at + OFFER_TIMEOUT for o in self.taking.values()
+                  if o.phase is Phase.AGREED and not o.standby_said]
         times += list(self.cooldown.values())
         return [t for t in times if t > self.members.last_now]
 
@@ -204,6 +218,13 @@ class Handshake:
         self.to_offer.setdefault(peer.name, set()).add(key)
         return f"offering it to {peer.name} (heartbeat's standby exchange)"
 
+    def heard_resource(self, peer: Peer, msg: Message) -> None:
+        """A heartbeat peer that gives what it offered us says so at once with
+        `resource ... info=standby` (go_standby(ME)); see `_expire_taking`."""
+        taking = self.taking.get(peer.name)
+        if taking is not None and msg.get("info") == "standby":
+            taking.standby_said = True
+
     # --- messages from heartbeat peers ----------------------------------------------------------
     def on_message(self, peer: Peer, mtype: str, msg: Message, now: float,
                    comm_up: bool, held: tuple[str, ...]) -> list[Action] | None:
@@ -239,7 +260,10 @@ class Handshake:
         word, info = msg.get("rsc_hold") or "none", msg.get("info")
         if info == "me":                   # it gives: answer, it ranks last for those
             groups = tuple(k for k in self._covered(peer.name, word) if k in (peer.holds or ()))
-            if not comm_up:
+            if not comm_up or peer.name in self.taking:
+                # heartbeat runs one exchange at a time and ignores a second `me` of its
+                # own ("Standby in progress- new request ... ignored"): so do we, or its
+                # first `done` would read as the release of the second set
                 return []
             if groups and not any(self._next_holder(k, peer.name) == self.me for k in groups):
                 return []                  # another node is the one to take them
@@ -251,21 +275,23 @@ class Handshake:
                                         ("info", "other")), now)
         if info == "other":                # our offer is accepted: release
             offer = self.giving.get(peer.name)
-            if offer is None or offer.phase is not Phase.ASKED:
+            if offer is None or offer.phase is not Phase.ASKED or word != offer.word:
                 return []
             offer.phase = Phase.AGREED
             return [Notice(NoticeKind.INFO, self.me, f"standby: {peer.name} can take our "
                            f"{offer.word} resources")]
         if info == "done":
             taking = self.taking.get(peer.name)
-            if taking is not None and taking.phase is Phase.AGREED:
+            if taking is not None and taking.phase is Phase.AGREED and word == taking.word:
                 self.members.released(peer, taking.groups)
                 taking.phase = Phase.RELEASED
                 return [Notice(NoticeKind.INFO, peer.name, f"{peer.name} released its "
                                f"{taking.word} resources (standby)")]
-            giving = self.giving.pop(peer.name, None)
-            if giving is not None:
-                self.members.heartbeat_claims(peer, frozenset())
+            giving = self.giving.get(peer.name)
+            if giving is not None and giving.phase is Phase.RELEASED and word == giving.word:
+                # its claim (hb_takeover) stays: heartbeat does not fail a group back
+                # after a standby exchange; the peer's own hb_standby moves it again
+                del self.giving[peer.name]
                 self.owes_resource = True
                 return [Notice(NoticeKind.INFO, self.me, "Other node completed standby "
                                f"takeover of {giving.word} resources")]
@@ -279,6 +305,7 @@ class Handshake:
                 del self.ip_asked_by[key]
                 out += self._ip_response(asker, key, "yes", now)
         out += self._offers(now, view)
+        out += self._expire_taking(now)
         out += self._finish_taking(now, view)
         out += self._ask_takeovers(now, view)
         for key in [k for k in self.ip_requests if k in view.held]:
@@ -310,10 +337,24 @@ class Handshake:
         for name, keys in self.to_offer.items():
             if name in self.giving or now < self.cooldown.get(name, 0.0):
                 continue
-            word = set_words(words_for(self.me, (self.groups[k] for k in sorted(keys))))
+            word = set_words(asking_words(name, (self.groups[k] for k in sorted(keys))))
             self.giving[name] = Offer(name, word, tuple(sorted(keys)), Phase.ASKED, now)
             out += self.send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                         ("info", "me")), now)
+        return out
+
+    def _expire_taking(self, now: float) -> list[Action]:
+        """Our `other` was ignored (heartbeat drops it while "the other side is in
+        flux", and cancels a pending standby when a node dies): no `info=standby`
+        within OFFER_TIMEOUT means the peer is not giving. Forget the exchange, or
+        we would wait for it forever and never ask that peer again."""
+        out: list[Action] = []
+        for name, offer in list(self.taking.items()):
+            if (offer.phase is Phase.AGREED and not offer.standby_said
+                    and now >= offer.at + OFFER_TIMEOUT):
+                del self.taking[name]
+                out.append(Notice(NoticeKind.WARNING, name, f"{name} did not give its "
+                                  f"{offer.word} resources after our answer; exchange dropped"))
         return out
 
     def _finish_taking(self, now: float, view: View) -> list[Action]:
@@ -347,6 +388,6 @@ class Handshake:
                     + OFFER_TIMEOUT:
                 continue
             self.asked_takeover[peer.name] = now
-            word = set_words(words_for(self.me, wanted))
+            word = set_words(asking_words(peer.name, wanted))
             out += self.send(Message.of(("t", "hb_takeover"), ("rsc_hold", word)), now)
         return out

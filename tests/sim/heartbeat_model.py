@@ -53,6 +53,7 @@ class HeartbeatStandby:
         self.standby_until: float | None = None
         self.ignored: list[str] = []        # standby messages heartbeat would log and drop
         self.cancelled = 0                  # our offers that nobody answered
+        self.drop_next_other = False         # cancel our offer on its answer (a node died)
         self.held: list[str] = []           # groups it runs
         self.ops: dict[int, tuple[str, ResourceOpKind]] = {}   # op id -> group, start/stop
         self.next_op = 1
@@ -178,6 +179,14 @@ class HeartbeatStandby:
             self.other_is_stable, self.going_standby = False, "other"
             return self._send(Message.of(("t", "ask_resources"), ("rsc_hold", word),
                                          ("info", "other")), now)
+        if self.going_standby == "me" and info == "other" and self.drop_next_other:
+            # "Cancelling pending standby operation" (a node died meanwhile): the
+            # answer is ignored, nothing follows
+            self.drop_next_other = False
+            self.going_standby, self.standby_until = "not", None
+            self.other_is_stable = True
+            self.ignored.append("other after cancel")
+            return []
         if self.going_standby == "me" and info == "other":
             # go_standby(ME): givegroup for what it holds, then our `done`
             self.other_is_stable, self.going_standby = False, "done"

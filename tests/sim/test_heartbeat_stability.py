@@ -118,3 +118,21 @@ def test_carrier_loss_hands_the_group_to_heartbeat_through_the_standby_exchange(
     assert sim.owners(VIP1) == ["node0"] and hb.isstable(), sim.report()
     starts = [r for r in sim.op_log(op="start", group=VIP1) if r["spec"] == VIP1]
     assert [r["node"] for r in starts] == ["node0", "node1", "node0"], sim.report()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_answer_heartbeat_ignores_does_not_block_the_next_exchange(seed):
+    """heartbeat cancels its offer as our `other` arrives (a node died meanwhile):
+    nothing follows. hbd forgets that exchange after 10 s, so heartbeat's next
+    offer is answered and completes."""
+    sim = settled(seed)
+    hb = heartbeat(sim)
+    hb.drop_next_other = True
+    sim.act(HEARTBEAT, lambda core, now: core.offer("foreign", now))
+    sim.run_for(2.0)
+    assert hb.ignored == ["other after cancel"], sim.report()
+    sim.run_for(10.0)
+    sim.act(HEARTBEAT, lambda core, now: core.offer("foreign", now))
+    sim.run_for(2.0)
+    assert hb.ignored == ["other after cancel"] and hb.cancelled == 0, (hb.ignored, sim.report())
+    assert hb.isstable(), sim.report()

@@ -291,3 +291,64 @@ def test_carrier_loss_next_to_heartbeat_standby_offers_the_group():
     assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
         ("local", "done")]
     assert not c.status().held()
+
+
+def test_second_offer_during_an_exchange_is_ignored_and_done_must_match_the_offer():
+    """heartbeat node0 (holding its group) offers `foreign` (its auto_failback: it
+    holds none) and, before that exchange ends, `local` (an hb_standby heartbeat
+    itself ignores: "Standby in progress"). hbd answers the first only, and the
+    `done` of the `foreign` exchange releases nothing: vip1 is not started while
+    heartbeat still holds it."""
+    c = boot("node1")
+    hb = HeartbeatPeer("node0")
+    feed(c, hb.status("active"), now=0.1)
+    c.handle(TimerFired(), now=0.2)
+    feed(c, hb.msg(("t", "resource"), ("rsc_hold", "local"), ("rtype", "full"),
+                   ("isstable", "1")), now=0.3)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")),
+               now=0.5)
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("foreign", "other")]
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "local"), ("info", "me")),
+               now=0.6)
+    assert not of_type(out, "ask_resources")
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "done")),
+               now=0.7)
+    assert not [a for a in out if isinstance(a, RunResourceOp)]
+    assert [(m.get("rsc_hold"), m.get("info")) for m in of_type(out, "ask_resources")] == [
+        ("foreign", "done")]
+    assert not c.status().held()
+
+
+def test_asking_a_heartbeat_peer_for_a_third_nodes_group_says_local():
+    """heartbeat reads the sender's set as the complement of its own: a group whose
+    primary is a third node is `foreign` to both, so hbd asks for it with
+    `hb_takeover rsc_hold=local` (heartbeat then runs `hb_standby foreign`), not
+    `foreign` (which would make it give up its own `local` group)."""
+    from hbd.core.handshake import asking_words
+    from tests.unit.test_core_cluster import GROUP
+    assert asking_words("node1", [GROUP]) == frozenset({"local"})     # primary node0: third
+    assert asking_words("node0", [GROUP]) == frozenset({"foreign"})   # its own group
+
+
+def test_answered_offer_the_peer_does_not_carry_out_is_dropped_after_ten_seconds():
+    """heartbeat ignores our `other` while "the other side is in flux": no
+    `resource ... info=standby` follows. After OFFER_TIMEOUT hbd forgets the
+    exchange (else it would wait forever and never ask that peer again)."""
+    c = boot("node0")
+    hb = HeartbeatPeer("node1")
+    feed(c, hb.status("active"), now=0.1)
+    c.handle(TimerFired(), now=0.2)
+    feed(c, hb.msg(("t", "resource"), ("rsc_hold", "all"), ("rtype", "full"),
+                   ("isstable", "1")), now=0.3)
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")),
+               now=0.4)
+    assert of_type(out, "ask_resources")
+    out = []
+    for t in (3.0, 6.0, 9.0, 10.5):
+        out += feed(c, hb.status(), now=t)
+    assert any("exchange dropped" in getattr(a, "message", "") for a in out)
+    # no longer in an exchange: a new offer is answered again
+    out = feed(c, hb.msg(("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")),
+               now=11.0)
+    assert [m.get("info") for m in of_type(out, "ask_resources")] == ["other"]

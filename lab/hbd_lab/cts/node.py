@@ -13,6 +13,7 @@ set them):
 |---|---|---|
 | `start` | hbd started, syslog to the node's collector socket | heartbeat started in its namespaces |
 | `stop` | SIGTERM, wait for the exit (graceful release) | SIGTERM to the master (`heartbeat -k`), wait |
+| | after 30 s: killed, exit 1 (CTS retries the stop, finds it stopped; the test misses its shutdown line) | same |
 | `status` | prints `running` or `stopped` (CTS looks for "stopped") | same |
 | `standby` | `hbctl standby` | `hb_standby` in heartbeat's namespaces |
 | `kill` | SIGKILL (a crash; `killall -9 heartbeat`) | SIGKILL to every heartbeat process |
@@ -32,6 +33,7 @@ from hbd_lab.cluster import LabNode, wait_for
 from hbd_lab.heartbeat import HeartbeatDaemon, find_heartbeat
 
 NFT_TABLE = "hbdcts"
+STOP_TIMEOUT = 30         # seconds for a graceful stop; then killed, the stop failed
 BREAK_RULES = f"""table inet {NFT_TABLE} {{
   chain input {{ type filter hook input priority 0; udp dport 694 drop; udp sport 694 drop; }}
   chain output {{ type filter hook output priority 0; udp dport 694 drop; udp sport 694 drop; }}
@@ -90,7 +92,7 @@ class HeartbeatNode:
         if master is None:
             return
         os.kill(master, signal.SIGTERM)
-        wait_for(lambda: self.master() is None, timeout=60, what="heartbeat to stop")
+        wait_for(lambda: self.master() is None, timeout=STOP_TIMEOUT, what="heartbeat to stop")
 
     def kill(self) -> None:
         for pid in self.pids():
@@ -126,7 +128,7 @@ class HbdNode:
         self.node.start(env={"HBD_SYSLOG_SOCKET": self.syslog})
 
     def stop(self) -> None:
-        self.node.stop(timeout=60)
+        self.node.stop(timeout=STOP_TIMEOUT)
 
     def kill(self) -> None:
         self.node.kill()
@@ -160,7 +162,15 @@ def main(argv: list[str]) -> int:
         if not daemon.running():
             daemon.start()
     elif verb == "stop":
-        daemon.stop()
+        try:
+            daemon.stop()
+        except (TimeoutError, subprocess.TimeoutExpired):
+            # hung in its shutdown (heartbeat: "Shutdown delayed until current resource
+            # activity finishes", forever): killed, and the stop reported failed
+            daemon.kill()
+            print(f"{name}: the daemon did not stop within {STOP_TIMEOUT} s; killed",
+                  file=sys.stderr)
+            return 1
     elif verb == "kill":
         if not daemon.running():
             return 1

@@ -333,7 +333,7 @@ class ScaleCluster:
                   if "'start'" in line and f"{vip}/" in line]
         result.starts, result.start_nodes = len(starts), starts
         result.holders = [n for n in self.names if vip in self.addresses(n)]
-        deaths = self.lines_since(offsets, "is dead")
+        deaths = self.lines_since(offsets, "is dead (")
         result.other_deaths = sorted({f"{n}: {line.split(': is dead')[0].split()[-1]}"
                                       for n, line in deaths if f"node {victim}:" not in line})
         result.dead_s = _stamp([line for n, line in deaths
@@ -518,7 +518,7 @@ def idle(cluster: ScaleCluster, seconds: float, result: Result,
     while time.monotonic() < end:          # bounded by `end`; a line a minute
         time.sleep(min(60.0, max(0.0, end - time.monotonic())))
         if time.monotonic() < end:
-            deaths = len(cluster.lines_since(offsets, "is dead"))
+            deaths = len(cluster.lines_since(offsets, "is dead ("))
             progress(f"  idle {time.monotonic() - start:.0f}/{seconds:.0f} s, "
                      f"deaths so far {deaths}")
     elapsed = time.monotonic() - start
@@ -535,7 +535,7 @@ def idle(cluster: ScaleCluster, seconds: float, result: Result,
     result.pps_sent = (sent2 - sent) / elapsed
     result.pps_delivered = (delivered2 - delivered) / elapsed
     result.false_deaths = [f"{node}: {line}" for node, line
-                           in cluster.lines_since(offsets, "is dead")]
+                           in cluster.lines_since(offsets, "is dead (")]
     result.late = len(cluster.lines_since(offsets, "Late heartbeat"))
 
 

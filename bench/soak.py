@@ -142,7 +142,7 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
     end = start + seconds
     while time.monotonic() < end:           # bounded by `end`; a line a minute
         time.sleep(min(60.0, max(0.0, end - time.monotonic())))
-        deaths = sum(lab[n].log_text()[offsets[n]:].count("is dead") for n in names)
+        deaths = sum(lab[n].log_text()[offsets[n]:].count("is dead (") for n in names)
         progress(f"  soak {time.monotonic() - start:.0f}/{seconds:.0f} s, deaths {deaths}")
     soak.seconds = time.monotonic() - start
     for n in names:
@@ -150,7 +150,7 @@ def window(session, soak: Soak, seconds: float, progress=print) -> None:
         late1, before = late_counter(lab[n]), late0[n]
         soak.nodes[n] = NodeFigures(
             cpu_pct=(cpu_ticks_of(lab[n].pids()) - ticks[n]) / CLK_TCK / soak.seconds * 100,
-            rss_mb=rss_kb_of(lab[n].pids()) / 1024, deaths=text.count("is dead"),
+            rss_mb=rss_kb_of(lab[n].pids()) / 1024, deaths=text.count("is dead ("),
             late_lines=text.count("Late heartbeat"),
             late_counter=None if before is None or late1 is None else late1 - before,
             resource_ops=text.count("resource operation"), dropped=dropped(session, n),

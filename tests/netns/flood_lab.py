@@ -42,7 +42,7 @@ class FloodResult:
     idle_cpu: float = 0.0                                     # node1's hbd, % of one CPU
     flood_cpu: float = 0.0
     views: list[dict[str, str]] = field(default_factory=list)  # node1's view, once a second
-    deaths: list[str] = field(default_factory=list)           # "is dead" lines, any node
+    deaths: list[str] = field(default_factory=list)     # hbd's "is dead (REASON)" lines, any node
     gaps: dict[str, float | None] = field(default_factory=dict)  # longest gap per VIP, s
     answered: dict[str, set[str]] = field(default_factory=dict)  # who answered each VIP
     counters: dict[str, int] = field(default_factory=dict)    # node1's media counters
@@ -125,7 +125,7 @@ def _flood(session: sessions.Session, result: FloodResult, idle: float) -> tuple
     result.sent, result.elapsed, result.captured = done["sent"], done["elapsed"], done["captured"]
     for name in lab.names:
         result.deaths += [line for line in lab[name].log_text()[logs[name]:].splitlines()
-                          if "is dead" in line]
+                          if "is dead (" in line]
     doc = lab["node1"].status()
     media = (doc or {}).get("daemon", {}).get("media", {})
     result.counters = {k: v for k, v in media.items() if "[" not in k}

@@ -13,11 +13,12 @@ set them):
 |---|---|---|
 | `start` | hbd started, syslog to the node's collector socket | heartbeat started in its namespaces |
 | `stop` | SIGTERM, wait for the exit (graceful release) | SIGTERM to the master (`heartbeat -k`), wait |
+| | after 30 s: killed, exit 1 (CTS retries the stop, finds it stopped; the test misses its shutdown line) | same |
 | `status` | prints `running` or `stopped` (CTS looks for "stopped") | same |
 | `standby` | `hbctl standby` | `hb_standby` in heartbeat's namespaces |
 | `kill` | SIGKILL (a crash; `killall -9 heartbeat`) | SIGKILL to every heartbeat process |
 | `reload` | SIGHUP | SIGHUP to the master |
-| `break` / `fix` | nftables in the node drop / stop dropping UDP port 694 both ways (`TestHeartbeatComm`) | same |
+| `break` / `fix` | UDP 694 dropped (or not) at the node's eth2 switch port, both ways: silent loss | same |
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ from hbd_lab import session as lab_session
 from hbd_lab.cluster import LabNode, wait_for
 from hbd_lab.heartbeat import HeartbeatDaemon, find_heartbeat
 
-NFT_TABLE = "hbdcts"
-BREAK_RULES = f"""table inet {NFT_TABLE} {{
-  chain input {{ type filter hook input priority 0; udp dport 694 drop; udp sport 694 drop; }}
-  chain output {{ type filter hook output priority 0; udp dport 694 drop; udp sport 694 drop; }}
+STOP_TIMEOUT = 30         # seconds for a graceful stop; then killed, the stop failed
+HB_CABLE = "eth2"          # the heartbeat LAN
+# Dropped at the node's switch port (inside the switch namespace), both ways:
+# the packets are lost on the wire, silently. Dropping them in the node would
+# make sendto() fail with EPERM, which heartbeat takes for a broken medium and
+# shuts down on; TestHeartbeatComm drops them silently inside heartbeat.
+BREAK_RULES = """table bridge {table} {{
+  chain forward {{ type filter hook forward priority 0;
+    iifname "{port}" udp dport 694 drop; oifname "{port}" udp dport 694 drop; }}
 }}
 """
 
@@ -90,7 +96,7 @@ class HeartbeatNode:
         if master is None:
             return
         os.kill(master, signal.SIGTERM)
-        wait_for(lambda: self.master() is None, timeout=60, what="heartbeat to stop")
+        wait_for(lambda: self.master() is None, timeout=STOP_TIMEOUT, what="heartbeat to stop")
 
     def kill(self) -> None:
         for pid in self.pids():
@@ -126,7 +132,7 @@ class HbdNode:
         self.node.start(env={"HBD_SYSLOG_SOCKET": self.syslog})
 
     def stop(self) -> None:
-        self.node.stop(timeout=60)
+        self.node.stop(timeout=STOP_TIMEOUT)
 
     def kill(self) -> None:
         self.node.kill()
@@ -138,19 +144,25 @@ class HbdNode:
         return self.node.hbctl("standby").returncode
 
 
-def nft(node: LabNode, rules: str | None) -> int:
-    """Load `rules` in the node's namespace (None: remove the table)."""
-    if rules is None:
-        argv = ["nft", "delete", "table", "inet", NFT_TABLE]
-        node.ns.run(argv, check=False)
+def comm(session: lab_session.Session, name: str, broken: bool) -> int:
+    """Break (or fix) `name`'s heartbeat communication at its heartbeat LAN cable."""
+    topology = session.lab.topology
+    table = f"hbdcts_{name}"
+    switch = ["ip", "netns", "exec", topology.switch_ns, "nft"]
+    subprocess.run([*switch, "delete", "table", "bridge", table], capture_output=True,
+                   check=False)
+    if not broken:
         return 0
-    return node.ns.run(["nft", "-f", "-"], input=rules, check=False).returncode
+    rules = BREAK_RULES.format(table=table, port=topology.port_of(name, HB_CABLE))
+    return subprocess.run([*switch, "-f", "-"], input=rules, text=True,
+                          check=False).returncode
 
 
 def main(argv: list[str]) -> int:
     verb = argv[0] if argv else ""
     name = os.environ["HBD_CTS_NODE"]
-    lab_node = lab_session.attach(os.environ["HBD_CTS_PREFIX"]).lab[name]
+    session = lab_session.attach(os.environ["HBD_CTS_PREFIX"])
+    lab_node = session.lab[name]
     daemon: HbdNode | HeartbeatNode = (
         HeartbeatNode(lab_node) if os.environ.get("HBD_CTS_SYSTEM") == "heartbeat"
         else HbdNode(lab_node, os.environ["HBD_CTS_SYSLOG"]))
@@ -160,7 +172,15 @@ def main(argv: list[str]) -> int:
         if not daemon.running():
             daemon.start()
     elif verb == "stop":
-        daemon.stop()
+        try:
+            daemon.stop()
+        except (TimeoutError, subprocess.TimeoutExpired):
+            # hung in its shutdown (heartbeat: "Shutdown delayed until current resource
+            # activity finishes", forever): killed, and the stop reported failed
+            daemon.kill()
+            print(f"{name}: the daemon did not stop within {STOP_TIMEOUT} s; killed",
+                  file=sys.stderr)
+            return 1
     elif verb == "kill":
         if not daemon.running():
             return 1
@@ -169,11 +189,8 @@ def main(argv: list[str]) -> int:
         daemon.reload()
     elif verb == "standby":
         return daemon.standby()
-    elif verb == "break":
-        nft(lab_node, None)
-        return nft(lab_node, BREAK_RULES)
-    elif verb == "fix":
-        return nft(lab_node, None)
+    elif verb in ("break", "fix"):
+        return comm(session, name, verb == "break")
     else:
         print("usage: hbd-cts-node start|stop|status|standby|kill|reload|break|fix",
               file=sys.stderr)

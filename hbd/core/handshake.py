@@ -153,22 +153,19 @@ class Handshake:
 
     def _next_holder(self, key: str, leaving: str) -> str | None:
         """Who takes `key` when `leaving` gives it up: the first live candidate."""
-        for name in candidates(self.groups[key], self.config.nodes, self.config.groups):
-            if name == leaving:
-                continue
-            if name == self.me:
-                return name
-            peer = self.members.peers.get(name)
-            if peer is not None and peer.alive and peer.active:
-                return name
-        return None
+        return self._first_up(candidates(self.groups[key], self.config.nodes, self.config.groups),
+                              leaving)
 
     def _first_live(self, leaving: str) -> str | None:
         """The first node in ha.cf order, other than `leaving`, that is up: the one
         that answers an offer naming no group anybody holds (heartbeat offers its
         `foreign` on auto_failback or `hb_standby` whether or not it holds any; left
         unanswered it stays "in transition" for 10 s and refuses to shut down)."""
-        for name in self.config.nodes:
+        return self._first_up(self.config.nodes, leaving)
+
+    def _first_up(self, names: Iterable[str], leaving: str) -> str | None:
+        """The first of `names`, other than `leaving`, that is this node or a live, active peer."""
+        for name in names:
             if name == leaving:
                 continue
             if name == self.me:
